@@ -1,0 +1,161 @@
+/** @module `kion-dedup [FILE...]`: the main job. Parses nothing itself: commander hands it typed options. */
+import { Command, Option } from 'commander'
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { writeFileSync } from 'node:fs'
+import { Chalk } from 'chalk'
+import { DedupPipeline, type Clock } from '../pipeline/dedup-pipeline.js'
+import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
+import { MemoryStore, loadState, saveState } from '../store/memory/index.js'
+import { openSources } from '../source/index.js'
+import { StreamSink } from '../sink/index.js'
+import { SinkClosedError } from '../sink.js'
+import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, combine } from '../report/index.js'
+import type { PipelineListener } from '../report.js'
+import { InputError, type InputFormat } from '../framing.js'
+import { choice, parseDuration, parseFieldList, parseBytes } from './parse.js'
+import { EXIT, SIGNAL_EXIT } from './errors.js'
+import type { CliIo } from './io.js'
+
+export interface DedupOptions {
+  format: InputFormat | 'auto'
+  key: string[]
+  allowMissing: boolean
+  window: number
+  clock: Clock
+  timeField: string
+  emitKey: boolean
+  output?: string
+  report?: string
+  rejects?: string
+  statsJson?: string
+  quiet: boolean
+  strict: boolean
+  state?: string
+  progress: boolean
+  firstSeen: boolean
+  maxEventBytes: number
+}
+
+export function dedupCommand(io: CliIo, done: (status: number) => void): Command {
+  return new Command('dedup')
+    .description('remove duplicate events: unique events to stdout as NDJSON, a duplicate report and a summary to stderr')
+    .argument('[files...]', "input files, read in order as one stream; '-' is stdin (the default); .gz is read transparently")
+    .addOption(new Option('-f, --format <format>', 'input format').choices(['auto', 'ndjson', 'json']).default('auto'))
+    .option('-k, --key <fields>', 'key fields, comma-separated', parseFieldList, [...DEFAULT_KEY_FIELDS])
+    .option('--allow-missing', 'treat a missing key field as null instead of rejecting the event', false)
+    .option('-w, --window <duration>', 'how long a key is remembered: s, m, h or d', parseDuration, parseDuration('7d'))
+    .addOption(new Option('--clock <clock>', 'measure the window by arrival (ingest) or by the event time field (event)').choices(['ingest', 'event']).default('ingest'))
+    .option('--time-field <field>', 'the event time field for --clock event', 'event_datetime')
+    .option('--emit-key', 'add the key digest to each output event as "_key"', false)
+    .option('-o, --output <file>', 'write unique events to FILE instead of stdout')
+    .option('--report <file>', 'write duplicates and rejects as NDJSON records to FILE instead of text on stderr')
+    .option('--rejects <file>', 'write each rejected input, verbatim, with its reason, as NDJSON to FILE')
+    .option('--stats-json <file>', 'write the summary as one JSON object to FILE')
+    .option('-q, --quiet', 'print only errors on stderr (no duplicate lines, no summary)', false)
+    .option('--strict', `exit ${EXIT.rejects} when any input was rejected`, false)
+    .option('--state <file>', 'load remembered keys from FILE at start, save them at the end and on SIGINT/SIGTERM')
+    .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')
+    .option('--no-first-seen', 'do not keep first-occurrence positions (4 bytes less per key)')
+    .option('--max-event-bytes <size>', 'longest event accepted', parseBytes, 64 * 1024 * 1024)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ kion-dedup events.json > unique.ndjson
+  $ cat events.ndjson | kion-dedup > unique.ndjson
+  $ kion-dedup day1.ndjson.gz day2.ndjson.gz --report dups.ndjson --stats-json stats.json > unique.ndjson
+  $ kion-dedup --clock event --state week.state backfill/*.ndjson > unique.ndjson
+  $ kion-dedup --strict --rejects bad.ndjson events.ndjson > unique.ndjson`,
+    )
+    .action(async (files: string[], opts: DedupOptions) => {
+      done(await runDedup(files, opts, io))
+    })
+}
+
+/** Runs the job; returns the exit status. Errors it cannot handle propagate to main. */
+export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): Promise<number> {
+  const colour = io.stderr.isTTY === true && !io.env.NO_COLOR
+  const chalk = new Chalk({ level: colour ? 1 : 0 })
+  const say = (s: string) => void io.stderr.write(s)
+
+  const store = new MemoryStore({ windowMs: opts.window, keepFirstSeen: opts.firstSeen })
+  if (opts.state !== undefined) loadState(opts.state, store, opts.key, opts.clock)
+
+  let pipeline: DedupPipeline | null = null
+  const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
+
+  const owned: WriteStream[] = []
+  const fileWriter = (path: string) => {
+    const s = createWriteStream(path)
+    owned.push(s)
+    return (line: string) => void s.write(line)
+  }
+  const listeners: PipelineListener[] = []
+  if (opts.report !== undefined) listeners.push(ndjsonReport(fileWriter(opts.report)))
+  else listeners.push(textReport(say, chalk, !opts.quiet))
+  if (opts.rejects !== undefined) listeners.push(rejectsFile(fileWriter(opts.rejects)))
+  const total = sources.every((s) => s.size !== null) ? sources.reduce((a, s) => a + (s.size ?? 0), 0) : null
+  const bar = opts.progress && !opts.quiet && io.stderr.isTTY === true && total !== null && total > 0 ? progressBar(total, io.stderr as NodeJS.WriteStream) : null
+  if (bar) listeners.push(bar)
+
+  const out = opts.output !== undefined ? createWriteStream(opts.output) : io.stdout
+  const sink = new StreamSink(out, opts.output !== undefined)
+  pipeline = new DedupPipeline(
+    {
+      keyFields: opts.key,
+      allowMissing: opts.allowMissing,
+      format: opts.format,
+      clock: opts.clock,
+      timeField: opts.timeField,
+      emitKey: opts.emitKey,
+      maxEventBytes: opts.maxEventBytes,
+    },
+    store,
+    sink,
+    combine(listeners),
+  )
+
+  let signal: string | null = null
+  const onSignal = (name: string) => () => {
+    if (signal !== null) process.exit(SIGNAL_EXIT[name])
+    signal = name
+    pipeline!.stop(`received ${name}`)
+  }
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((name) => [name, onSignal(name)] as const)
+  handlers.forEach(([name, h]) => io.signals.on(name, h))
+
+  let outputClosed = false
+  try {
+    const summary = await pipeline.run(sources).catch(async (e: unknown) => {
+      if (e instanceof SinkClosedError) {
+        outputClosed = true
+        return null
+      }
+      if (e instanceof InputError) {
+        // Everything before the broken spot was delivered: keep the state consistent with it, then fail.
+        await sink.close()
+        if (opts.state !== undefined) saveState(opts.state, store, opts.key, opts.clock)
+      }
+      throw e
+    })
+    bar?.stop()
+    if (summary === null) {
+      // The reader went away (`| head`): a normal end for a filter. State is not saved, as the
+      // keys of events it never received would otherwise be remembered as already delivered.
+      if (opts.state !== undefined) say(`kion-dedup: output closed early; state not saved to ${opts.state}\n`)
+      return EXIT.ok
+    }
+    await sink.close()
+    if (opts.state !== undefined) saveState(opts.state, store, opts.key, opts.clock)
+    if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(summary) + '\n')
+    if (!opts.quiet) say(formatSummary(summary, chalk))
+    if (signal !== null) return SIGNAL_EXIT[signal]
+    if (opts.strict && summary.rejected > 0) return EXIT.rejects
+    return EXIT.ok
+  } finally {
+    bar?.stop()
+    handlers.forEach(([name, h]) => io.signals.off(name, h))
+    await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))
+    if (outputClosed) io.stdout.destroy()
+  }
+}

@@ -1,0 +1,47 @@
+/** @module Option value parsers; each error lists what is valid. */
+import { InvalidArgumentError } from 'commander'
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** "7d", "36h", "90m", "30s", "500ms" → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim())
+  if (m === null) throw new InvalidArgumentError(`expected a duration such as 7d, 36h, 90m, 30s or 500ms, got "${text}"`)
+  const ms = Number(m[1]) * UNITS[m[2]]
+  if (!(ms > 0)) throw new InvalidArgumentError(`the duration must be positive, got "${text}"`)
+  return ms
+}
+
+export function choice<T extends string>(valid: readonly T[]) {
+  return (text: string): T => {
+    if ((valid as readonly string[]).includes(text)) return text as T
+    throw new InvalidArgumentError(`expected one of ${valid.join(', ')}, got "${text}"`)
+  }
+}
+
+export function parseFieldList(text: string): string[] {
+  const fields = text.split(',').map((f) => f.trim())
+  if (fields.length === 0 || fields.some((f) => f === '')) throw new InvalidArgumentError(`expected comma-separated field names, got "${text}"`)
+  if (new Set(fields).size !== fields.length) throw new InvalidArgumentError(`a field is named twice in "${text}"`)
+  return fields
+}
+
+export function parsePositiveInt(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive whole number, got "${text}"`)
+  return n
+}
+
+export function parseRate(text: string): number {
+  const n = Number(text)
+  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`expected a number from 0 up to (not including) 1, got "${text}"`)
+  return n
+}
+
+/** Byte sizes: 1048576, 64k, 16m, 1g. */
+export function parseBytes(text: string): number {
+  const m = /^(\d+)([kmg]?)i?b?$/i.exec(text.trim())
+  if (m === null) throw new InvalidArgumentError(`expected a size such as 65536, 64k or 16m, got "${text}"`)
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g']
+  return Number(m[1]) * mult
+}

@@ -1,0 +1,215 @@
+/**
+ * @module JSON framing: a top-level array of events, an object whose single member is that
+ * array (database GUI exports), or objects one after another (pretty-printed events).
+ * Streams: only the event being read is buffered.
+ */
+import type { EventPosition, FrameHandler, Framer } from '../framing.js'
+import { InputError } from '../framing.js'
+import { ValueKind, type JsonScanner, describeByte } from './json-scanner.js'
+
+const State = { Top: 0, ArrayFirst: 1, ArrayNext: 2, ArrayElement: 3, WrapperClose: 4 } as const
+type State = (typeof State)[keyof typeof State]
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+}
+
+export class JsonFramer implements Framer {
+  readonly format = 'json' as const
+  readonly position: EventPosition
+  private buf: Buffer = Buffer.alloc(0)
+  private pos = 0
+  /** Source offset of buf[0]. */
+  private base = 0
+  private state: State = State.Top
+  private inWrapper = false
+  private eof = false
+
+  constructor(
+    private readonly scanner: JsonScanner,
+    private readonly handler: FrameHandler,
+    source: string,
+    private readonly maxEventBytes = 64 * 1024 * 1024,
+  ) {
+    this.position = { source, line: 0, index: 0, offset: 0 }
+  }
+
+  push(chunk: Buffer): void {
+    if (this.pos < this.buf.length) {
+      const rest = this.buf.length - this.pos
+      if (rest > this.maxEventBytes) this.fail(`an event is longer than ${this.maxEventBytes} bytes (--max-event-bytes)`, this.pos)
+      this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk])
+    } else {
+      this.buf = chunk
+    }
+    this.base += this.pos
+    this.pos = 0
+    this.run()
+    // The reader may reuse the chunk's memory: keep our own copy of what is left.
+    if (this.pos < this.buf.length && this.buf === chunk) {
+      this.buf = Buffer.from(chunk.subarray(this.pos))
+      this.base += this.pos
+      this.pos = 0
+    }
+  }
+
+  end(): void {
+    this.eof = true
+    this.run()
+    if (this.state !== State.Top) {
+      const offset = this.base + this.pos
+      this.position.offset = offset
+      this.handler.reject(Buffer.alloc(0), 0, 0, this.state === State.WrapperClose ? "input ended inside the export object (missing '}')" : "input ended inside an array (missing ']')", offset)
+    }
+  }
+
+  private fail(message: string, at: number): never {
+    throw new InputError(message, this.position.source, this.base + at)
+  }
+
+  /** Skips white space; false when the buffer ran out. */
+  private skipWs(): boolean {
+    const b = this.buf
+    while (this.pos < b.length && isWs(b[this.pos])) this.pos++
+    return this.pos < b.length
+  }
+
+  private run(): void {
+    const b = this.buf
+    for (;;) {
+      if (!this.skipWs()) return
+      const c = b[this.pos]
+      switch (this.state) {
+        case State.Top:
+          if (c === 0x5b /* [ */) {
+            this.pos++
+            this.state = State.ArrayFirst
+          } else if (c === 0x7b /* { */) {
+            const wrapper = exportWrapperAt(b, this.pos)
+            if (wrapper === null && !this.eof) return
+            if (wrapper !== null && wrapper > 0) {
+              this.pos = wrapper
+              this.inWrapper = true
+              this.state = State.ArrayFirst
+            } else if (!this.element()) return
+          } else if (this.pos === 0 && this.base === 0 && c === 0xef && b[1] === 0xbb && b[2] === 0xbf) {
+            this.pos += 3
+          } else if (!this.element()) return
+          break
+        case State.ArrayFirst:
+          if (c === 0x5d /* ] */) {
+            this.pos++
+            this.closeArray()
+          } else if (!this.element()) return
+          else this.state = State.ArrayNext
+          break
+        case State.ArrayElement:
+          if (!this.element()) return
+          this.state = State.ArrayNext
+          break
+        case State.ArrayNext:
+          if (c === 0x2c /* , */) {
+            this.pos++
+            this.state = State.ArrayElement
+          } else if (c === 0x5d) {
+            this.pos++
+            this.closeArray()
+          } else this.fail(`expected ',' or ']' after array element ${this.position.index}, found ${describeByte(c)}`, this.pos)
+          break
+        case State.WrapperClose:
+          if (c === 0x7d /* } */) {
+            this.pos++
+            this.state = State.Top
+          } else this.fail(`expected '}' closing the export object, found ${describeByte(c)} (only one member holding the event array is supported)`, this.pos)
+          break
+      }
+    }
+  }
+
+  private closeArray(): void {
+    if (this.inWrapper) {
+      this.inWrapper = false
+      this.state = State.WrapperClose
+    } else this.state = State.Top
+  }
+
+  /** Reads one value at pos as an event; false when more input is needed to finish it. */
+  private element(): boolean {
+    const b = this.buf
+    const start = this.pos
+    const scanner = this.scanner
+    const p = this.position
+    if (scanner.scanPrefix(b, start, b.length)) {
+      this.pos = scanner.valueEnd
+      p.index++
+      p.offset = this.base + start
+      if (scanner.topKind === ValueKind.Object) this.handler.event(b, start, this.pos, scanner.innerWhitespace)
+      else this.handler.reject(b, start, this.pos, 'not a JSON object', this.base + start)
+      return true
+    }
+    if (scanner.errorAtEnd && !this.eof) return false
+    // Invalid JSON inside an element: find where the element ends by its brackets and strings alone, reject it whole, go on.
+    const message = scanner.errorMessage
+    const errorAt = scanner.errorPos
+    let end = skipBalanced(b, start)
+    if (end < 0) {
+      if (!this.eof) return false
+      end = b.length
+    }
+    this.pos = end
+    p.index++
+    p.offset = this.base + start
+    this.handler.reject(b, start, end, `invalid JSON: ${message}`, this.base + errorAt)
+    if (end === b.length && this.eof) this.state = State.Top
+    return true
+  }
+}
+
+/**
+ * At a '{': if it opens an object whose first member's value is an array (the export shape),
+ * returns the offset just after that '['; 0 when it is an ordinary object; null when more bytes are needed.
+ */
+export function exportWrapperAt(b: Uint8Array, at: number): number | null {
+  let i = at + 1
+  while (i < b.length && isWs(b[i])) i++
+  if (i >= b.length) return null
+  if (b[i] !== 0x22) return 0
+  i++
+  while (i < b.length && b[i] !== 0x22) i += b[i] === 0x5c ? 2 : 1
+  if (i >= b.length) return null
+  i++
+  while (i < b.length && isWs(b[i])) i++
+  if (i >= b.length) return null
+  if (b[i] !== 0x3a) return 0
+  i++
+  while (i < b.length && isWs(b[i])) i++
+  if (i >= b.length) return null
+  return b[i] === 0x5b ? i + 1 : 0
+}
+
+/**
+ * The end of a malformed element: the first ',' or ']' (or '}') outside strings at
+ * bracket depth 0. Returns -1 when the buffer ends first.
+ */
+export function skipBalanced(b: Uint8Array, start: number): number {
+  let depth = 0
+  let i = start
+  while (i < b.length) {
+    const c = b[i]
+    if (c === 0x22) {
+      i++
+      while (i < b.length && b[i] !== 0x22 && b[i] !== 0x0a) i += b[i] === 0x5c ? 2 : 1
+      if (i >= b.length) return -1
+      i++
+      continue
+    }
+    if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      if (depth === 0) return i
+      depth--
+      if (depth === 0) return i + 1
+    } else if (c === 0x2c && depth === 0) return i
+    i++
+  }
+  return -1
+}

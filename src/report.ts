@@ -1,0 +1,50 @@
+/** @module What the pipeline tells its listeners: duplicates, rejects, progress and the final summary. Renderers live in report/. */
+
+export interface EventPlace {
+  source: string
+  /** NDJSON line (1-based); 0 for JSON input, where `index` places the element. */
+  line: number
+  /** 1-based event number within the source. */
+  index: number
+  /** Byte offset of the event within the source. */
+  offset: number
+  /** 1-based event number within the whole run (all sources), as `first_seen` refers to it. */
+  event: number
+}
+
+export interface DuplicateRecord extends EventPlace {
+  type: 'duplicate'
+  key: string
+  /** Where the first occurrence was, when known: run-wide event number and its source. */
+  first_seen: { event: number; source: string } | null
+}
+
+export interface RejectRecord extends EventPlace {
+  type: 'reject'
+  reason: string
+  /** Byte offset within the source where the problem was found. */
+  error_offset: number
+}
+
+export interface Summary {
+  read: number
+  unique: number
+  duplicate: number
+  rejected: number
+  late: number
+  bytes_read: number
+  elapsed_ms: number
+  events_per_second: number
+  store: { backend: string; keys: number; bytes: number; bytes_per_key: number | null }
+  formats: Record<string, string>
+  /** Why the run ended early, when it did. */
+  stopped?: string
+}
+
+/** Listeners of one run; each method optional. Formatting stays out of the pipeline. */
+export interface PipelineListener {
+  duplicate?(record: DuplicateRecord): void
+  reject?(record: RejectRecord, input: Uint8Array): void
+  progress?(rawBytes: number, events: number): void
+  done?(summary: Summary): void | Promise<void>
+}

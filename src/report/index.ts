@@ -1,0 +1,5 @@
+export { textReport, placeText } from './text-report.js'
+export { ndjsonReport, rejectsFile } from './record-files.js'
+export { formatSummary, formatBytes } from './summary.js'
+export { progressBar } from './progress.js'
+export { combine } from './combine.js'

@@ -1,0 +1,21 @@
+/** @module The human report on stderr: one line per duplicate or reject, coloured only when allowed. */
+import type { ChalkInstance } from 'chalk'
+import type { DuplicateRecord, EventPlace, PipelineListener, RejectRecord } from '../report.js'
+
+export function placeText(p: EventPlace): string {
+  return p.line > 0 ? `${p.source}:${p.line}` : `${p.source} [element ${p.index}, byte ${p.offset}]`
+}
+
+export function textReport(write: (line: string) => void, chalk: ChalkInstance, showDuplicates: boolean): PipelineListener {
+  return {
+    duplicate: showDuplicates
+      ? (r: DuplicateRecord) => {
+          const first = r.first_seen === null ? 'first seen in an earlier run' : `first seen as event #${r.first_seen.event} (${r.first_seen.source})`
+          write(`${chalk.yellow('duplicate')} ${placeText(r)} event #${r.event} key ${r.key}: ${first}\n`)
+        }
+      : undefined,
+    reject: (r: RejectRecord) => {
+      write(`${chalk.red('rejected')}  ${placeText(r)} event #${r.event}: ${r.reason} (at byte ${r.error_offset})\n`)
+    },
+  }
+}

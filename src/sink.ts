@@ -1,0 +1,13 @@
+/** @module The sink interface: where unique events go, as NDJSON lines, in input order. */
+
+export interface Sink {
+  /** Appends one event's text; a newline is added. The bytes must stay unchanged until the next flush. */
+  write(bytes: Uint8Array): void
+  /** Hands everything written so far to the destination; resolves once it accepted it (backpressure). */
+  flush(): Promise<void>
+  /** Flushes and closes (a file) or just flushes (stdout). */
+  close(): Promise<void>
+}
+
+/** The destination went away (a closed pipe, as with `| head`). */
+export class SinkClosedError extends Error {}

@@ -1,0 +1,1 @@
+export { StreamSink } from './stream-sink.js'

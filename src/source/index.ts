@@ -1,0 +1,1 @@
+export { openSources, type Source, CHUNK_BYTES } from './file-source.js'

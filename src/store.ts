@@ -1,0 +1,47 @@
+/** @module The Store interface: the one place that answers "seen before?" and remembers. */
+
+/**
+ * A batch of keys to check, in input order. The caller fills `digests` (16 bytes a key),
+ * `times` (ms: arrival or event time, per the clock) and `ordinals` (1-based event number
+ * in this run); the store fills `firstSeen`.
+ */
+export interface KeyBatch {
+  count: number
+  digests: Uint8Array
+  times: Float64Array
+  ordinals: Float64Array
+  /** Out: 0 = new (now remembered); n > 0 = duplicate of event n of this run; -1 = duplicate whose first occurrence is not known (an earlier run, or positions not kept). */
+  firstSeen: Float64Array
+}
+
+export const FIRST_SEEN_UNKNOWN = -1
+
+export interface StoreStats {
+  /** Keys remembered now. */
+  keys: number
+  /** Bytes the store holds for them. */
+  bytes: number
+  /** Events that arrived older than the window under the event clock (checked, but remembered only until the next sweep). */
+  late: number
+}
+
+/**
+ * Check-and-remember, atomically per key and in batch order: a key repeated inside
+ * one batch is a duplicate of its first place in it. Implementations: `store/memory/`.
+ */
+export interface Store {
+  readonly name: string
+  check(batch: KeyBatch): void | Promise<void>
+  stats(): StoreStats
+  close(): Promise<void>
+}
+
+export function newKeyBatch(capacity: number): KeyBatch {
+  return {
+    count: 0,
+    digests: new Uint8Array(capacity * 16),
+    times: new Float64Array(capacity),
+    ordinals: new Float64Array(capacity),
+    firstSeen: new Float64Array(capacity),
+  }
+}

@@ -1,0 +1,136 @@
+/** @module The state file: remembered keys saved between cron runs, versioned and checksummed, written atomically. */
+import { createHash } from 'node:crypto'
+import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, existsSync, fstatSync, unlinkSync } from 'node:fs'
+import type { MemoryStore, MemoryStoreSnapshot } from './memory-store.js'
+
+const MAGIC = Buffer.from('KIONDDUP')
+export const STATE_VERSION = 1
+
+/** A state file that cannot be used; the CLI maps it to exit status 1 with this message. */
+export class StateFileError extends Error {}
+
+interface StateHeader {
+  version: number
+  keyFields: string[]
+  clock: string
+  windowMs: number
+  buckets: number
+  fingerprintBits: number
+  /** null before the first event (JSON has no -Infinity). */
+  now: number | null
+  oldestLive: number | null
+  epochNumbers: number[]
+  tables: Array<{ capacity: number; count: number }>
+}
+
+/**
+ * Layout: "KIONDDUP", u32 BE header length, header JSON, then each table's slot words
+ * (little-endian u32), then the SHA-256 of everything before it (32 bytes).
+ * Written to `<path>.tmp-<pid>`, fsynced, then renamed over `path`.
+ */
+export function saveState(path: string, store: MemoryStore, keyFields: readonly string[], clock: string): void {
+  const snap = store.snapshot()
+  const header: StateHeader = {
+    version: STATE_VERSION,
+    keyFields: [...keyFields],
+    clock,
+    windowMs: snap.windowMs,
+    buckets: snap.buckets,
+    fingerprintBits: snap.fingerprintBits,
+    now: Number.isFinite(snap.now) ? snap.now : null,
+    oldestLive: Number.isFinite(snap.oldestLive) ? snap.oldestLive : null,
+    epochNumbers: snap.epochNumbers,
+    tables: snap.tables.map((t) => ({ capacity: t.capacity, count: t.count })),
+  }
+  const headerBytes = Buffer.from(JSON.stringify(header))
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(headerBytes.length)
+  const tmp = `${path}.tmp-${process.pid}`
+  const fd = openSync(tmp, 'w', 0o644)
+  const sha = createHash('sha256')
+  const put = (b: Uint8Array) => {
+    sha.update(b)
+    let off = 0
+    while (off < b.length) off += writeSync(fd, b, off, b.length - off)
+  }
+  try {
+    put(MAGIC)
+    put(len)
+    put(headerBytes)
+    for (const t of snap.tables) put(new Uint8Array(t.words.buffer, t.words.byteOffset, t.words.byteLength))
+    const sum = sha.digest()
+    let off = 0
+    while (off < sum.length) off += writeSync(fd, sum, off, sum.length - off)
+    fsyncSync(fd)
+  } catch (e) {
+    closeSync(fd)
+    unlinkSync(tmp)
+    throw e
+  }
+  closeSync(fd)
+  renameSync(tmp, path)
+}
+
+/** Loads `path` into `store`; false when the file does not exist (a first run starts empty). Anything else wrong is a StateFileError. */
+export function loadState(path: string, store: MemoryStore, keyFields: readonly string[], clock: string): boolean {
+  if (!existsSync(path)) return false
+  const fd = openSync(path, 'r')
+  try {
+    const size = fstatSync(fd).size
+    let pos = 0
+    const sha = createHash('sha256')
+    const take = (n: number, into?: Uint8Array): Uint8Array => {
+      if (pos + n > size) throw new StateFileError(`state file ${path} is truncated (needs ${pos + n} bytes, has ${size})`)
+      const b = into ?? Buffer.alloc(n)
+      let off = 0
+      while (off < n) {
+        const r = readSync(fd, b, off, n - off, pos + off)
+        if (r === 0) throw new StateFileError(`state file ${path} is truncated`)
+        off += r
+      }
+      pos += n
+      sha.update(b)
+      return b
+    }
+    const magic = take(8)
+    if (!MAGIC.equals(magic)) throw new StateFileError(`${path} is not a kion-dedup state file (bad magic)`)
+    const headerLength = Buffer.from(take(4)).readUInt32BE(0)
+    if (headerLength > 1 << 20) throw new StateFileError(`state file ${path} is corrupt (header length ${headerLength})`)
+    let header: StateHeader
+    try {
+      header = JSON.parse(Buffer.from(take(headerLength)).toString('utf8')) as StateHeader
+    } catch {
+      throw new StateFileError(`state file ${path} is corrupt (unreadable header)`)
+    }
+    if (header.version !== STATE_VERSION) throw new StateFileError(`state file ${path} has version ${header.version}; this kion-dedup reads version ${STATE_VERSION}`)
+    const mismatch = (what: string, had: unknown, want: unknown) =>
+      new StateFileError(`state file ${path} was made with ${what} ${JSON.stringify(had)}, this run uses ${JSON.stringify(want)}; use the same setting or another state file`)
+    if (header.keyFields.join(',') !== keyFields.join(',')) throw mismatch('--key', header.keyFields.join(','), keyFields.join(','))
+    if (header.clock !== clock) throw mismatch('--clock', header.clock, clock)
+    if (header.windowMs !== store.windowMs) throw mismatch('--window (ms)', header.windowMs, store.windowMs)
+    if (header.buckets !== store.buckets || header.fingerprintBits !== store.fingerprintBits) throw mismatch('store geometry', [header.buckets, header.fingerprintBits], [store.buckets, store.fingerprintBits])
+    const tables: MemoryStoreSnapshot['tables'] = []
+    for (const t of header.tables) {
+      const words = new Uint32Array(t.capacity * 2)
+      take(words.byteLength, new Uint8Array(words.buffer))
+      tables.push({ capacity: t.capacity, count: t.count, words })
+    }
+    const expected = sha.digest()
+    const stored = Buffer.alloc(32)
+    if (pos + 32 !== size) throw new StateFileError(`state file ${path} is corrupt (size ${size}, expected ${pos + 32})`)
+    readSync(fd, stored, 0, 32, pos)
+    if (!expected.equals(stored)) throw new StateFileError(`state file ${path} is corrupt (checksum mismatch)`)
+    store.restore({
+      windowMs: header.windowMs,
+      buckets: header.buckets,
+      fingerprintBits: header.fingerprintBits,
+      now: header.now ?? -Infinity,
+      oldestLive: header.oldestLive ?? -Infinity,
+      epochNumbers: header.epochNumbers,
+      tables,
+    })
+    return true
+  } finally {
+    closeSync(fd)
+  }
+}
