@@ -1,0 +1,109 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { JsonScanner } from './json-scanner.js'
+import { NdjsonFramer } from './ndjson-framer.js'
+import { JsonFramer } from './json-framer.js'
+import { detectFormat } from './detect.js'
+import { compactJson } from './compact.js'
+import type { FrameHandler, Framer, InputFormat } from '../framing.js'
+import { InputError } from '../framing.js'
+
+interface Seen {
+  events: string[]
+  rejects: string[]
+  lines: number[]
+}
+
+/** Frames `text` delivered in the given chunk sizes; returns what the handler saw. */
+function frame(format: InputFormat, text: string | Buffer, cuts: number[] = []): Seen {
+  const seen: Seen = { events: [], rejects: [], lines: [] }
+  const scanner = new JsonScanner(['id'])
+  let framer: Framer
+  const handler: FrameHandler = {
+    event(buf, start, end, compact) {
+      seen.events.push((compact ? compactJson(buf, start, end) : buf.subarray(start, end)).toString())
+      seen.lines.push(framer.position.line || framer.position.index)
+    },
+    reject(buf, start, end, reason) {
+      seen.rejects.push(`${framer.position.index}: ${reason}`)
+    },
+  }
+  framer = format === 'ndjson' ? new NdjsonFramer(scanner, handler, 't') : new JsonFramer(scanner, handler, 't')
+  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text)
+  let at = 0
+  for (const cut of [...cuts, bytes.length]) {
+    if (cut > at) framer.push(Buffer.from(bytes.subarray(at, cut)))
+    at = Math.max(at, cut)
+  }
+  framer.end()
+  return seen
+}
+
+function everySplit(format: InputFormat, text: string): void {
+  const whole = frame(format, text)
+  for (let cut = 1; cut < text.length; cut++) {
+    assert.deepEqual(frame(format, text, [cut]), whole, `split at ${cut}`)
+  }
+  const oneByte = Array.from({ length: text.length }, (_, i) => i + 1)
+  assert.deepEqual(frame(format, text, oneByte), whole, 'one byte at a time')
+}
+
+test('NDJSON: blank lines skipped, CRLF accepted, bytes passed through, bad lines rejected and the stream goes on', () => {
+  const text = '{"id":1, "x" : "a"}\r\n\n   \n{"id":2}\nnot json\n[1]\n{"id":3}'
+  const seen = frame('ndjson', text)
+  assert.deepEqual(seen.events, ['{"id":1, "x" : "a"}', '{"id":2}', '{"id":3}'])
+  assert.deepEqual(seen.lines, [1, 4, 7])
+  assert.equal(seen.rejects.length, 2)
+  assert.match(seen.rejects[0], /invalid JSON: invalid literal \(expected null\) \(column 2\)/)
+  assert.match(seen.rejects[1], /not a JSON object/)
+  everySplit('ndjson', text)
+})
+
+test('JSON array: elements out, compacted when they span lines; a bad element rejected, the rest kept', () => {
+  const text = '[\n {"id":1,\n  "s":"a b"},\n {"id":2, "bad": tru},\n 7,\n {"id":3}\n]\n'
+  const seen = frame('json', text)
+  assert.deepEqual(seen.events, ['{"id":1,"s":"a b"}', '{"id":3}'])
+  assert.equal(seen.rejects.length, 2)
+  assert.match(seen.rejects[0], /^2: invalid JSON/)
+  assert.match(seen.rejects[1], /^3: not a JSON object/)
+  everySplit('json', text)
+})
+
+test('the export shape: an object whose single member holds the array; tabs, " : " and \\/ escapes', () => {
+  const text = '{\n"SELECT * FROM t" : [\n\t{\n\t\t"id" : "a\\/b",\n\t\t"n" : 1\n\t},\n\t{\n\t\t"id" : 2\n\t}\n]\n}\n'
+  const seen = frame('json', text)
+  assert.deepEqual(seen.events, ['{"id":"a\\/b","n":1}', '{"id":2}'])
+  assert.equal(seen.rejects.length, 0)
+  everySplit('json', text)
+})
+
+test('pretty-printed objects one after another are events too', () => {
+  const seen = frame('json', '{\n  "id": 1\n}\n{\n  "id": 2\n}\n')
+  assert.deepEqual(seen.events, ['{"id":1}', '{"id":2}'])
+})
+
+test('a truncated array is reported, not silently ended', () => {
+  const seen = frame('json', '[{"id":1},{"id":2,"x":"unfinish')
+  assert.deepEqual(seen.events, ['{"id":1}'])
+  assert.equal(seen.rejects.length, 2)
+  assert.match(seen.rejects[0], /unexpected end of input/)
+  assert.match(seen.rejects[1], /missing '\]'/)
+})
+
+test('broken structure between elements stops with the position', () => {
+  assert.throws(() => frame('json', '[{"id":1} {"id":2}]'), (e: unknown) => e instanceof InputError && e.offset === 10 && /expected ',' or '\]'/.test(e.message))
+})
+
+test('format detection', () => {
+  const d = (s: string, eof = true) => detectFormat(Buffer.from(s), eof)
+  assert.equal(d('{"a":1}\n{"a":2}\n'), 'ndjson')
+  assert.equal(d('  [{"a":1}]'), 'json')
+  assert.equal(d('{\n\t"a" : 1\n}'), 'json')
+  assert.equal(d('{"SELECT x": [{"a":1}]}'), 'json')
+  assert.equal(d('{"SELECT x"\t:\n[{"a":1}]}'), 'json')
+  assert.equal(d('\ufeff{"a":1}'), 'ndjson')
+  assert.equal(d('garbage\n{"a":1}'), 'ndjson')
+  assert.equal(d(''), 'ndjson')
+  assert.equal(d('   ', false), null)
+  assert.equal(d('{"abc', false), null)
+})

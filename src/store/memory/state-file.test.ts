@@ -1,0 +1,73 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MemoryStore } from './memory-store.js'
+import { saveState, loadState, StateFileError } from './state-file.js'
+import { newKeyBatch } from '../../store.js'
+import { digestOf } from '../../../test/store/contract.js'
+
+const FIELDS = ['client_id', 'r']
+const WINDOW = 3_600_000
+const T0 = Date.UTC(2025, 3, 2)
+
+function check(store: MemoryStore, keys: string[], time = T0): number[] {
+  const b = newKeyBatch(keys.length)
+  keys.forEach((k, i) => {
+    b.digests.set(digestOf(k), i * 16)
+    b.times[i] = time
+    b.ordinals[i] = i + 1
+  })
+  b.count = keys.length
+  store.check(b)
+  return Array.from(b.firstSeen.subarray(0, keys.length))
+}
+
+function saved(): { dir: string; path: string; keys: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'kion-state-'))
+  const path = join(dir, 'run.state')
+  const store = new MemoryStore({ windowMs: WINDOW })
+  const keys = Array.from({ length: 3000 }, (_, i) => `k${i}`)
+  check(store, keys)
+  saveState(path, store, FIELDS, 'ingest')
+  return { dir, path, keys }
+}
+
+test('round trip: every saved key is a duplicate after loading; a new key is not', () => {
+  const { dir, path, keys } = saved()
+  assert.deepEqual(readdirSync(dir), ['run.state'], 'no temp file left behind')
+  const loaded = new MemoryStore({ windowMs: WINDOW })
+  assert.equal(loadState(path, loaded, FIELDS, 'ingest'), true)
+  assert.equal(loaded.stats().keys, keys.length)
+  const r = check(loaded, [...keys, 'fresh'], T0 + 1000)
+  assert.equal(r.slice(0, -1).filter((v) => v === 0).length, 0)
+  assert.equal(r[r.length - 1], 0)
+  // First occurrences from an earlier run have no position in this one.
+  assert.equal(r[0], -1)
+})
+
+test('a missing file starts empty', () => {
+  const store = new MemoryStore({ windowMs: WINDOW })
+  assert.equal(loadState(join(tmpdir(), `absent-${process.pid}.state`), store, FIELDS, 'ingest'), false)
+})
+
+test('corrupt, truncated, foreign or mismatched files are errors, never an empty start', () => {
+  const { path } = saved()
+  const good = readFileSync(path)
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['flipped byte', Buffer.from(good.map((b, i) => (i === good.length - 100 ? b ^ 1 : b))), /checksum/],
+    ['truncated', good.subarray(0, good.length - 1000), /truncated|corrupt/],
+    ['foreign', Buffer.from('{"hello":"world"}\n'), /not a kion-dedup state file/],
+    ['empty', Buffer.alloc(0), /truncated/],
+  ]
+  for (const [name, bytes, pattern] of cases) {
+    writeFileSync(path, bytes)
+    assert.throws(() => loadState(path, new MemoryStore({ windowMs: WINDOW }), FIELDS, 'ingest'), (e: unknown) => e instanceof StateFileError && pattern.test(e.message), name)
+  }
+  writeFileSync(path, good)
+  assert.throws(() => loadState(path, new MemoryStore({ windowMs: WINDOW }), ['other'], 'ingest'), /--key/)
+  assert.throws(() => loadState(path, new MemoryStore({ windowMs: WINDOW }), FIELDS, 'event'), /--clock/)
+  assert.throws(() => loadState(path, new MemoryStore({ windowMs: 2 * WINDOW }), FIELDS, 'ingest'), /--window/)
+  assert.ok(existsSync(path))
+})
