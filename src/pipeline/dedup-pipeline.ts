@@ -28,6 +28,7 @@ export interface PipelineOptions {
 }
 
 const Pending = { Event: 0, Reject: 1 } as const
+const STOP = Symbol('stop')
 
 /**
  * Runs one pass over sources. Per input chunk: frame and key every event into a batch,
@@ -78,6 +79,22 @@ export class DedupPipeline implements FrameHandler {
   /** Ends the run after the current chunk (SIGINT/SIGTERM); what was read is still output and counted. */
   stop(reason: string): void {
     this.stopRequested = reason
+    this.signalStop()
+  }
+
+  private signalStop: () => void = () => {}
+
+  /**
+   * The next chunk, or STOP as soon as stop() is called. A fresh promise per chunk: racing
+   * every chunk against one long-lived promise would keep each chunk reachable (a leak
+   * that bench/ measured as RSS growing with the input).
+   */
+  private nextOrStop(chunks: AsyncIterator<Buffer>): Promise<IteratorResult<Buffer> | typeof STOP> {
+    if (this.stopRequested !== null) return Promise.resolve(STOP)
+    return new Promise((resolve, reject) => {
+      this.signalStop = () => resolve(STOP)
+      chunks.next().then(resolve, reject)
+    }).finally(() => (this.signalStop = () => {})) as Promise<IteratorResult<Buffer> | typeof STOP>
   }
 
   countRawBytes(n: number): void {
@@ -92,7 +109,18 @@ export class DedupPipeline implements FrameHandler {
       this.sourceStarts.push({ first: this.ordinal + 1, name: source.name })
       this.framer = null
       let head: Buffer | null = null
-      for await (const chunk of source.chunks()) {
+      const chunks = source.chunks()[Symbol.asyncIterator]()
+      for (;;) {
+        // A stop must not wait for input that may never come (an idle stdin).
+        const next = await this.nextOrStop(chunks)
+        if (next === STOP) {
+          stopped = this.stopRequested ?? 'stopped'
+          // Not awaited: a generator blocked on idle input would hold the return until input comes.
+          void chunks.return?.()
+          break outer
+        }
+        if (next.done) break
+        const chunk = next.value
         let data = chunk
         if (this.framer === null) {
           // Detection may need more than one chunk when a source starts slowly (stdin).

@@ -1,6 +1,5 @@
 /** @module NDJSON to a Writable (stdout or a file), batched per input chunk. */
 import type { Writable } from 'node:stream'
-import { once } from 'node:events'
 import type { Sink } from '../sink.js'
 import { SinkClosedError } from '../sink.js'
 
@@ -10,13 +9,16 @@ export class StreamSink implements Sink {
   private parts: Uint8Array[] = []
   private bytes = 0
   private error: Error | null = null
+  private wake: (() => void) | null = null
 
   constructor(
     private readonly out: Writable,
     private readonly ownsStream: boolean,
   ) {
+    // One listener for the sink's life: a listener per flush would pile up (MaxListenersExceededWarning).
     out.on('error', (e: NodeJS.ErrnoException) => {
       this.error = e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' ? new SinkClosedError('output closed') : e
+      this.wake?.()
     })
   }
 
@@ -32,10 +34,24 @@ export class StreamSink implements Sink {
     const data = Buffer.concat(this.parts, this.bytes)
     this.parts = []
     this.bytes = 0
-    if (!this.out.write(data)) {
-      await Promise.race([once(this.out, 'drain'), once(this.out, 'error')])
-    }
+    if (!this.out.write(data)) await this.drained()
     if (this.error) throw this.error
+  }
+
+  /** Resolves on 'drain', on 'close', or when the error listener records an error. */
+  private drained(): Promise<void> {
+    if (this.error) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        this.out.off('drain', done)
+        this.out.off('close', done)
+        this.wake = null
+        resolve()
+      }
+      this.out.on('drain', done)
+      this.out.on('close', done)
+      this.wake = done
+    })
   }
 
   async close(): Promise<void> {
@@ -43,7 +59,7 @@ export class StreamSink implements Sink {
     if (this.ownsStream) {
       await new Promise<void>((resolve, reject) => this.out.end((e?: Error | null) => (e ? reject(e) : resolve())))
     } else if (this.out.writableNeedDrain) {
-      await once(this.out, 'drain')
+      await this.drained()
     }
     if (this.error) throw this.error
   }
