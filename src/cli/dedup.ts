@@ -38,6 +38,7 @@ export interface DedupOptions {
 
 export function dedupCommand(io: CliIo, done: (status: number) => void): Command {
   return new Command('dedup')
+    .usage('[options] [files...]')
     .description('remove duplicate events: unique events to stdout as NDJSON, a duplicate report and a summary to stderr')
     .argument('[files...]', "input files, read in order as one stream; '-' is stdin (the default); .gz is read transparently")
     .addOption(new Option('-f, --format <format>', 'input format').choices(['auto', 'ndjson', 'json']).default('auto'))
@@ -65,7 +66,13 @@ Examples:
   $ cat events.ndjson | kion-dedup > unique.ndjson
   $ kion-dedup day1.ndjson.gz day2.ndjson.gz --report dups.ndjson --stats-json stats.json > unique.ndjson
   $ kion-dedup --clock event --state week.state backfill/*.ndjson > unique.ndjson
-  $ kion-dedup --strict --rejects bad.ndjson events.ndjson > unique.ndjson`,
+  $ kion-dedup --strict --rejects bad.ndjson events.ndjson > unique.ndjson
+
+Other commands:
+  kion-dedup generate --help   synthetic events with retries, for tests and benchmarks
+
+Exit status: 0 ok, 1 failure (input, output or state file), 2 usage, 3 --strict and inputs were rejected,
+130/143 stopped by SIGINT/SIGTERM (after writing what was read and saving --state).`,
     )
     .action(async (files: string[], opts: DedupOptions) => {
       done(await runDedup(files, opts, io))
@@ -157,5 +164,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     handlers.forEach(([name, h]) => io.signals.off(name, h))
     await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))
     if (outputClosed) io.stdout.destroy()
+    // A stop may leave stdin mid-read; let the process end rather than wait for more input.
+    if (signal !== null || outputClosed) io.stdin.destroy()
   }
 }

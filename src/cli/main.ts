@@ -27,8 +27,10 @@ export function buildProgram(io: CliIo, done: (status: number) => void): Command
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let status: number = EXIT.ok
   const program = buildProgram(io, (s) => (status = s))
+  // `kion-dedup --help` shows the main job's options (with the other commands listed after them).
+  const args = argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h') ? ['dedup', '--help'] : argv
   try {
-    await program.parseAsync(argv, { from: 'user' })
+    await program.parseAsync(args, { from: 'user' })
     return status
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -76,8 +76,8 @@ function serialise(e: Event, rand: () => number, variant: number): string {
 }
 
 /** Turns one compact event into the export shape: tabs, `"key" : value`, escaped slashes. */
-function exportText(e: Event, indent: string): string {
-  const members = Object.keys(e).map((k) => `${indent}\t${JSON.stringify(k)} : ${JSON.stringify(e[k]).replace(/\//g, '\\/')}`)
+function exportText(e: Event, indent: string, rawR: string | null): string {
+  const members = Object.keys(e).map((k) => `${indent}\t${JSON.stringify(k)} : ${k === 'r' && rawR !== null ? rawR : JSON.stringify(e[k]).replace(/\//g, '\\/')}`)
   return `${indent}{\n${members.join(',\n')}\n${indent}}`
 }
 
@@ -95,10 +95,11 @@ export function generate(opts: GenerateOptions, write: (s: string) => void): { u
   let clock = Date.UTC(2025, 3, 2, 9, 0, 0)
   let unique = 0
   const texts: string[] = []
-  const emit = (text: string, e: Event) => {
+  /** `rawR`: the r member's JSON text when it is a number (kept as written, never through a double). */
+  const emit = (text: string, e: Event, rawR: string | null = null) => {
     if (opts.format === 'ndjson') write(text + '\n')
     else if (opts.format === 'json') texts.push(text)
-    else texts.push(exportText(e, '\t'))
+    else texts.push(exportText(e, '\t', rawR))
     if (texts.length >= 1000) flush(false)
   }
   let first = true
@@ -147,7 +148,7 @@ export function generate(opts: GenerateOptions, write: (s: string) => void): { u
       }
       recent.push({ event: e, numericR })
       if (recent.length > 1000) recent.shift()
-      emit(text, e)
+      emit(text, e, numericR ? (e.r as string) : null)
     } else {
       const orig = recent[Math.floor(rand() * recent.length)]
       const lag = 1000 + Math.floor(rand() * 600_000)
@@ -165,10 +166,10 @@ export function generate(opts: GenerateOptions, write: (s: string) => void): { u
         const spelled = rand() < 0.5 ? r : `${r}0e-1`
         text = JSON.stringify(e).replace(`"r":${Number.MAX_SAFE_INTEGER}`, `"r":${spelled}`)
         e.r = r
+        emit(text, e, spelled)
       } else {
-        text = serialise(e, rand, Math.floor(rand() * 3))
+        emit(serialise(e, rand, Math.floor(rand() * 3)), e)
       }
-      emit(text, e)
     }
   }
   flush(true)
