@@ -1,0 +1,182 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
+import { join } from 'node:path'
+import { cli, cliAsync, tempDir, FIXTURES } from './helpers.js'
+
+const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as { files: string[]; read: number; unique: number; duplicate: number }
+
+test('the committed fixtures give the promised counts in all three formats', () => {
+  const outputs: string[][] = []
+  for (const file of expected.files) {
+    const dir = tempDir()
+    const stats = join(dir, 'stats.json')
+    const r = cli([join(FIXTURES, file), '--stats-json', stats])
+    assert.equal(r.status, 0, r.stderr)
+    const s = JSON.parse(readFileSync(stats, 'utf8'))
+    assert.deepEqual([s.read, s.unique, s.duplicate, s.rejected], [expected.read, expected.unique, expected.duplicate, 0], file)
+    assert.equal(r.lines.length, expected.unique)
+    assert.match(r.stderr, new RegExp(`read ${expected.read}, unique ${expected.unique}, duplicate ${expected.duplicate}, rejected 0`))
+    outputs.push(r.lines.map((l) => JSON.stringify(JSON.parse(l))))
+  }
+  // Every format yields the same events (as values) in the same order.
+  assert.deepEqual(outputs[1], outputs[0])
+  assert.deepEqual(outputs[2], outputs[0])
+})
+
+test('NDJSON passes through byte for byte, first occurrences in input order', () => {
+  const input = readFileSync(join(FIXTURES, 'events.ndjson'), 'utf8')
+  const r = cli([], input)
+  assert.equal(r.status, 0)
+  const inputLines = input.split('\n').filter((l) => l)
+  let at = 0
+  for (const line of r.lines) {
+    while (at < inputLines.length && inputLines[at] !== line) at++
+    assert.ok(at < inputLines.length, 'an output line is an input line, in order')
+    at++
+  }
+  assert.equal(new Set(r.lines).size, r.lines.length)
+})
+
+test('array elements are output as their own text, compacted, parsing to the same value', () => {
+  const r = cli([join(FIXTURES, 'events.export.json')])
+  const first = JSON.parse(readFileSync(join(FIXTURES, 'events.export.json'), 'utf8').replace(/^[^[]*/, '').replace(/\}\s*$/, '').trim().replace(/\]$/, ']'))[0]
+  assert.deepEqual(JSON.parse(r.lines[0]), first)
+  assert.ok(r.lines[0].includes('\\/'), 'the \\/ escapes are kept as written')
+})
+
+test('duplicates are reported with position, key and first occurrence; --report writes NDJSON records', () => {
+  const input = '{"client_id":"c","event_datetime":"t","event_name":"e","product_id":"p","sid":"s","r":"1"}\n' + '{"r":"1","sid":"s","product_id":"p","event_name":"e","event_datetime":"t","client_id":"c","dt_add":"later"}\n'
+  const text = cli([], input)
+  assert.equal(text.lines.length, 1)
+  assert.match(text.stderr, /duplicate -:2 event #2 key [0-9a-f]{32}: first seen as event #1 \(-\)/)
+  const dir = tempDir()
+  const report = join(dir, 'report.ndjson')
+  const rec = cli(['--report', report], input)
+  assert.equal(rec.status, 0)
+  const records = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  assert.equal(records.length, 1)
+  const secondLineOffset = input.indexOf('\n') + 1
+  assert.deepEqual({ ...records[0], key: 'k' }, { type: 'duplicate', source: '-', line: 2, index: 2, offset: secondLineOffset, event: 2, key: 'k', first_seen: { event: 1, source: '-' } })
+})
+
+const GOOD = (r: string) => `{"client_id":"c","event_datetime":"t","event_name":"e","product_id":"p","sid":"s","r":"${r}"}`
+
+test('rejects: reasons with positions, the stream goes on, --rejects keeps each input verbatim, --strict fails', () => {
+  const bad = ['{"client_id":"c"', '[1,2]', '{"client_id":"c","event_datetime":"t","event_name":"e","product_id":"p","sid":"s"}', '{"client_id":{"x":1},"event_datetime":"t","event_name":"e","product_id":"p","sid":"s","r":"2"}']
+  const input = [GOOD('1'), ...bad, GOOD('3')].join('\n') + '\n'
+  const dir = tempDir()
+  const rejects = join(dir, 'rejects.ndjson')
+  const r = cli(['--rejects', rejects], input)
+  assert.equal(r.status, 0, 'rejects alone do not fail the run')
+  assert.equal(r.lines.length, 2)
+  assert.match(r.stderr, /rejected 4/)
+  assert.match(r.stderr, /-:2 .*unexpected end of input/)
+  assert.match(r.stderr, /-:3 .*not a JSON object/)
+  assert.match(r.stderr, /-:4 .*key field "r" is missing/)
+  assert.match(r.stderr, /-:5 .*key field "client_id" holds an object/)
+  const records = readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  assert.deepEqual(records.map((x) => x.input), bad)
+  assert.deepEqual(records.map((x) => x.line), [2, 3, 4, 5])
+  assert.equal(cli(['--strict'], input).status, 3)
+  assert.equal(cli(['--allow-missing'], GOOD('1').replace(',"r":"1"', '') + '\n').lines.length, 1)
+})
+
+test('exit statuses: usage 2, missing file 1, broken structure 1 with its position, --help and --version 0', () => {
+  const usage = cli(['--window', '7x'])
+  assert.equal(usage.status, 2)
+  assert.match(usage.stderr, /expected a duration such as 7d/)
+  assert.equal(cli(['--format', 'xml']).status, 2)
+  const missing = cli(['/nonexistent/events.ndjson'])
+  assert.equal(missing.status, 1)
+  assert.match(missing.stderr, /no such file: \/nonexistent\/events.ndjson/)
+  assert.equal(missing.stdout, '')
+  const broken = cli([], `[${GOOD('1')} ${GOOD('2')}]`)
+  assert.equal(broken.status, 1)
+  const at = 1 + GOOD('1').length + 1
+  assert.ok(broken.stderr.includes(`-: byte ${at}: expected ',' or ']' after array element 1, found '{'`), broken.stderr)
+  assert.equal(broken.lines.length, 1, 'what came before the break is still output')
+  assert.equal(cli(['--help']).status, 0)
+  assert.match(cli(['--help']).stdout, /Examples:/)
+  assert.match(cli(['generate', '--help']).stdout, /--dup-rate/)
+  assert.match(cli(['--version']).stdout, /^\d+\.\d+\.\d+/)
+})
+
+test('several files are one stream; - is stdin; .gz is read transparently', () => {
+  const dir = tempDir()
+  const a = join(dir, 'a.ndjson')
+  const b = join(dir, 'b.ndjson.gz')
+  writeFileSync(a, GOOD('1') + '\n' + GOOD('2') + '\n')
+  writeFileSync(b, gzipSync(GOOD('2') + '\n' + GOOD('3') + '\n'))
+  const r = cli([a, '-', b], GOOD('1') + '\n' + GOOD('4') + '\n')
+  assert.equal(r.status, 0, r.stderr)
+  assert.deepEqual(r.lines.map((l) => JSON.parse(l).r), ['1', '2', '4', '3'])
+  assert.match(r.stderr, /first seen as event #1 \(.*a\.ndjson\)/)
+})
+
+test('--state carries remembered keys from one run to the next; a corrupt state file fails before any output', () => {
+  const dir = tempDir()
+  const state = join(dir, 'cron.state')
+  const one = cli(['--state', state], GOOD('1') + '\n' + GOOD('2') + '\n')
+  assert.equal(one.lines.length, 2)
+  assert.ok(existsSync(state))
+  const two = cli(['--state', state], GOOD('2') + '\n' + GOOD('3') + '\n')
+  assert.deepEqual(two.lines.map((l) => JSON.parse(l).r), ['3'])
+  assert.match(two.stderr, /first seen in an earlier run/)
+  writeFileSync(state, readFileSync(state).subarray(0, 50))
+  const bad = cli(['--state', state], GOOD('4') + '\n')
+  assert.equal(bad.status, 1)
+  assert.equal(bad.stdout, '')
+  assert.match(bad.stderr, /state file .* is (truncated|corrupt)/)
+})
+
+test('--clock event measures the window by the event time field', () => {
+  const at = (r: string, iso: string) => `{"client_id":"c","event_datetime":"${iso}","event_name":"e","product_id":"p","sid":"s","r":"${r}"}`
+  const lines = [at('1', '2025-04-01T00:00:00Z'), at('1', '2025-04-01T00:00:00Z'), at('2', '2025-04-20T00:00:00Z'), at('x', 'not a time')]
+  const r = cli(['--clock', 'event', '--window', '1d'], lines.join('\n') + '\n')
+  assert.equal(r.lines.length, 2)
+  assert.match(r.stderr, /cannot parse time field "event_datetime"/)
+  assert.match(r.stderr, /duplicate 1, rejected 1/)
+})
+
+test('--emit-key adds the digest; --key changes what counts', () => {
+  const r = cli(['--emit-key'], GOOD('1') + '\n')
+  const out = JSON.parse(r.lines[0])
+  assert.match(out._key, /^[0-9a-f]{32}$/)
+  const byClient = cli(['--key', 'client_id'], GOOD('1') + '\n' + GOOD('2') + '\n')
+  assert.equal(byClient.lines.length, 1)
+})
+
+test('output for machines stays clean: no colour or progress in pipes', () => {
+  const r = cli([join(FIXTURES, 'events.ndjson')], undefined, { FORCE_COLOR: '1' })
+  assert.ok(!r.stderr.includes('\u001b['), 'no escape codes on a non-TTY stderr')
+  assert.ok(!r.stdout.includes('\u001b['))
+})
+
+test('a reader that goes away (| head) ends the run cleanly', async () => {
+  const child = cliAsync([join(FIXTURES, 'events.ndjson')])
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+  child.stdout.destroy()
+  const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  assert.equal(status, 0, stderr)
+  assert.ok(!/Error|EPIPE/.test(stderr), stderr)
+})
+
+test('SIGTERM mid-stream: what was read is output, the state is saved, exit 143', async () => {
+  const dir = tempDir()
+  const state = join(dir, 'sig.state')
+  const child = cliAsync(['--state', state, '-'])
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stdin.write(GOOD('1') + '\n' + GOOD('2') + '\n')
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+  child.kill('SIGTERM')
+  const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  assert.equal(status, 143)
+  assert.equal(out.trim().split('\n').length, 2)
+  const again = cli(['--state', state], GOOD('2') + '\n' + GOOD('5') + '\n')
+  assert.deepEqual(again.lines.map((l) => JSON.parse(l).r), ['5'])
+})
