@@ -1,0 +1,110 @@
+/** @module The end-to-end contenders: each a child process over the same file, run in interleaved rounds. */
+import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { countLines, runTimed, type ChildRun, type StdoutTarget } from './child.js'
+import type { DataFormat, DataSet } from './data.js'
+
+/** How a contender's unique count is read: none (the floor), its stdout (baselines print it), or its output's lines. */
+type Count = 'none' | 'stdout' | 'lines'
+
+export interface Contender {
+  name: string
+  data: DataSet
+  argv: string[]
+  count: Count
+}
+
+export interface ContenderResult {
+  name: string
+  format: DataFormat
+  bytes: number
+  events: number
+  seconds: number[]
+  medianSeconds: number
+  minSeconds: number
+  /** Highest peak RSS over the timed rounds; null without GNU time. */
+  peakRssBytes: number | null
+  /** Median time over the floor's median time on the same file. */
+  floorRatio: number | null
+  /** Unique counts that differed from the generator's, one entry per bad run. */
+  mismatches: number[]
+}
+
+export function contenders(root: string, data: Record<DataFormat, DataSet>): Contender[] {
+  const bin = join(root, 'bin', 'kion-dedup.js')
+  const node = process.execPath
+  return [
+    { name: 'floor (cat > /dev/null)', data: data.ndjson, argv: ['cat', data.ndjson.path], count: 'none' },
+    { name: 'floor (cat > /dev/null)', data: data.json, argv: ['cat', data.json.path], count: 'none' },
+    { name: 'baseline-readline', data: data.ndjson, argv: [node, join(root, 'bench', 'baselines', 'readline.mjs'), data.ndjson.path], count: 'stdout' },
+    { name: 'baseline-stream-json', data: data.json, argv: [node, join(root, 'bench', 'baselines', 'stream-json.mjs'), data.json.path], count: 'stdout' },
+    { name: 'kion-dedup', data: data.ndjson, argv: [node, bin, '--quiet', data.ndjson.path], count: 'lines' },
+    { name: 'kion-dedup', data: data.json, argv: [node, bin, '--quiet', data.json.path], count: 'lines' },
+  ]
+}
+
+function label(c: Contender): string {
+  return `${c.name} ${c.data.format}`
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+async function runOnce(c: Contender, outFile: string): Promise<{ run: ChildRun; unique: number | null }> {
+  const target: StdoutTarget = c.count === 'lines' ? { kind: 'file', path: outFile } : c.count === 'stdout' ? { kind: 'capture' } : { kind: 'null' }
+  const run = await runTimed(c.argv, target)
+  // Counting happens after the clock stopped: it is the harness's work, not the contender's.
+  const unique = c.count === 'lines' ? await countLines(outFile) : c.count === 'stdout' ? Number(run.stdout.trim()) : null
+  return { run, unique }
+}
+
+/**
+ * One warm-up round (page cache, JIT of the harness, disk allocation of the output file), then
+ * `rounds` timed rounds. Each round runs every contender once, starting one further along each
+ * round, so no contender always runs right after the same neighbour.
+ */
+export async function runContenders(list: readonly Contender[], rounds: number, outFile: string, log: (s: string) => void): Promise<ContenderResult[]> {
+  const seconds: number[][] = list.map(() => [])
+  const rss: Array<number | null> = list.map(() => null)
+  const mismatches: number[][] = list.map(() => [])
+  try {
+    for (let round = 0; round <= rounds; round++) {
+      for (let k = 0; k < list.length; k++) {
+        const i = round === 0 ? k : (k + round) % list.length
+        const c = list[i]
+        const { run, unique } = await runOnce(c, outFile)
+        const check = unique === null ? '' : unique === c.data.unique ? `, ${unique} unique ok` : `, ${unique} unique`
+        log(`${round === 0 ? 'warm-up' : `round ${round}/${rounds}`}: ${label(c)} ${run.seconds.toFixed(3)} s${check}`)
+        if (unique !== null && unique !== c.data.unique) {
+          mismatches[i].push(unique)
+          log(`!!! MISMATCH !!! ${label(c)} reported ${unique} unique events; the generator made ${c.data.unique}`)
+        }
+        if (round === 0) continue
+        seconds[i].push(run.seconds)
+        if (run.peakRssBytes !== null) rss[i] = Math.max(rss[i] ?? 0, run.peakRssBytes)
+      }
+    }
+  } finally {
+    rmSync(outFile, { force: true })
+  }
+  const results = list.map((c, i): ContenderResult => ({
+    name: c.name,
+    format: c.data.format,
+    bytes: c.data.bytes,
+    events: c.data.count,
+    seconds: seconds[i],
+    medianSeconds: median(seconds[i]),
+    minSeconds: Math.min(...seconds[i]),
+    peakRssBytes: rss[i],
+    floorRatio: null,
+    mismatches: mismatches[i],
+  }))
+  for (const r of results) {
+    const floor = results.find((f, i) => list[i].count === 'none' && f.format === r.format)
+    if (floor) r.floorRatio = r.medianSeconds / floor.medianSeconds
+  }
+  return results
+}

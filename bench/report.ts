@@ -1,0 +1,103 @@
+/** @module The plain-text result table (no colour: it is meant to be pasted into issues and notes). */
+import type { ContenderResult } from './contenders.js'
+import type { DataSet, DataFormat } from './data.js'
+import { DUP_RATE, SEED } from './data.js'
+import { machineLine, type Machine } from './machine.js'
+import { BATCH, BLOOM_ERROR_RATE, JS_SET_MAX_ENTRIES, PROJECTED_KEYS, type StoreSection } from './store-bench.js'
+
+export interface Projection {
+  keys: number
+  memoryStoreFirstSeenBytes: number
+  memoryStoreNoFirstSeenBytes: number
+  jsSetBytes: number
+  bloomBytes: number
+}
+
+export interface BenchReport {
+  machine: Machine
+  runs: number
+  data: Record<DataFormat, DataSet>
+  contenders: ContenderResult[]
+  store: StoreSection
+  projection: Projection
+}
+
+export function project(store: StoreSection): Projection {
+  const at = (bytesPerKey: number) => Math.round(bytesPerKey * PROJECTED_KEYS)
+  const byFlag = (flag: boolean) => store.memory.find((m) => m.keepFirstSeen === flag)?.bytesPerKey ?? NaN
+  return {
+    keys: PROJECTED_KEYS,
+    memoryStoreFirstSeenBytes: at(byFlag(true)),
+    memoryStoreNoFirstSeenBytes: at(byFlag(false)),
+    jsSetBytes: at(store.set.bytesPerKey),
+    bloomBytes: at(store.bloom.bytesPerKey),
+  }
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US')
+const fixed = (n: number, digits: number) => n.toFixed(digits)
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1)
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
+const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(2)
+
+/** Left-aligns the text columns named in `left`, right-aligns the numbers. */
+function table(rows: string[][], left: readonly number[]): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
+  return rows.map((r) => r.map((cell, c) => (left.includes(c) ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd())
+}
+
+function contenderTable(results: readonly ContenderResult[]): string[] {
+  const rows = [['contender', 'input', 'median s', 'min s', 'events/s med', 'events/s best', 'MB/s med', 'MB/s best', 'peak RSS MiB', 'x floor', 'unique count']]
+  for (const r of results) {
+    const check = r.name.startsWith('floor') ? '-' : r.mismatches.length === 0 ? 'ok' : `MISMATCH ${r.mismatches.join(',')}`
+    rows.push([
+      r.name,
+      r.format,
+      fixed(r.medianSeconds, 3),
+      fixed(r.minSeconds, 3),
+      int(r.events / r.medianSeconds),
+      int(r.events / r.minSeconds),
+      fixed(r.bytes / 1e6 / r.medianSeconds, 1),
+      fixed(r.bytes / 1e6 / r.minSeconds, 1),
+      r.peakRssBytes === null ? 'n/a' : mib(r.peakRssBytes),
+      r.floorRatio === null ? '-' : fixed(r.floorRatio, 1),
+      check,
+    ])
+  }
+  return table(rows, [0, 1, 10])
+}
+
+function storeTable(s: StoreSection): string[] {
+  const rows = [['structure', 'keys', 'ns/key', 'bytes/key', 'RSS growth MiB', 'note']]
+  for (const m of s.memory) {
+    rows.push([`MemoryStore keepFirstSeen=${m.keepFirstSeen}`, int(m.keys), fixed(m.nsPerKey, 1), fixed(m.bytesPerKey, 2), mib(m.rssGrowthBytes), `stats().bytes / keys; false duplicates ${m.falseDuplicates}`])
+  }
+  rows.push(['JS Set of 32-char hex strings', int(s.set.keys), fixed(s.set.nsPerKey, 1), fixed(s.set.bytesPerKey, 2), mib(s.set.rssGrowthBytes), 'child --expose-gc; ns incl. hex; bytes = heapUsed delta after gc'])
+  const b = s.bloom
+  rows.push([`bloom-filters BloomFilter.create(K, ${BLOOM_ERROR_RATE})`, int(b.keys), fixed(b.nsPerKey, 1), fixed(b.bytesPerKey, 2), '-', `has+add a key, ${fixed(b.nsPerOp, 1)} ns/op; false positives ${b.falsePositives} (unique events lost)`])
+  return table(rows, [0, 5])
+}
+
+export function textReport(r: BenchReport): string {
+  const d = r.data
+  const p = r.projection
+  const lines = [
+    machineLine(r.machine),
+    `data: ${int(d.ndjson.count)} events, ${int(d.ndjson.unique)} unique (generate --dup-rate ${DUP_RATE} --seed ${SEED}); ndjson ${mb(d.ndjson.bytes)} MB, json ${mb(d.json.bytes)} MB`,
+    `end to end: ${r.runs} timed rounds after 1 warm-up, contenders interleaved; wall clock per child process, peak RSS from /usr/bin/time; MB = 10^6 bytes; x floor = median time / cat's median time on the same file`,
+    '',
+    ...contenderTable(r.contenders),
+    '',
+    `store: ${int(r.store.keys)} random 16-byte keys (crypto.randomBytes), MemoryStore.check in batches of ${BATCH}, one constant time (no expiry); bloom-filters capped at ${int(r.store.bloom.keys)} keys`,
+    '',
+    ...storeTable(r.store),
+    'RSS growth = this process\'s RSS after the inserts minus before; it also counts tables freed while growing that the allocator has not returned.',
+    '',
+    `projected for ${int(p.keys)} keys (7 d at 500 events/s), at the bytes/key above:`,
+    `  MemoryStore keepFirstSeen=true   ${gib(p.memoryStoreFirstSeenBytes)} GiB`,
+    `  MemoryStore keepFirstSeen=false  ${gib(p.memoryStoreNoFirstSeenBytes)} GiB`,
+    `  JS Set of hex strings            ${gib(p.jsSetBytes)} GiB (and a JS Set holds at most ${int(JS_SET_MAX_ENTRIES)} entries)`,
+    `  bloom-filters BloomFilter        ${gib(p.bloomBytes)} GiB (approximate: drops about 1 in ${int(1 / BLOOM_ERROR_RATE)} unique events once full; no expiry)`,
+  ]
+  return lines.join('\n') + '\n'
+}

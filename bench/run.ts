@@ -1,0 +1,52 @@
+/** @module `npm run bench`: end-to-end contenders over generated files, then the store section. Progress on stderr, results on stdout. */
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { HAVE_GNU_TIME } from './child.js'
+import { contenders, runContenders } from './contenders.js'
+import { ensureData } from './data.js'
+import { describeMachine } from './machine.js'
+import { parseOptions, UsageError, USAGE, type BenchOptions } from './options.js'
+import { project, textReport, type BenchReport } from './report.js'
+import { storeSection } from './store-bench.js'
+
+/** This file runs as dist/bench/run.js; the project root is two levels up. */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+const log = (s: string) => void process.stderr.write(`bench: ${s}\n`)
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: BenchOptions | null
+  try {
+    options = parseOptions(argv)
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e
+    process.stderr.write(`bench: ${e.message}\n${USAGE}`)
+    return 2
+  }
+  if (options === null) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  if (!HAVE_GNU_TIME) log('no /usr/bin/time here: peak RSS is not measured')
+  const machine = describeMachine()
+  const data = await ensureData(ROOT, options.count, log)
+  log(`data: ${data.ndjson.count} events, ${data.ndjson.unique} unique; ${options.runs} rounds after a warm-up`)
+  const outFile = join(ROOT, 'bench', 'data', `out-${process.pid}.ndjson`)
+  const results = await runContenders(contenders(ROOT, data), options.runs, outFile, log)
+  const store = await storeSection(ROOT, options.storeKeys, options.bloomKeys, log)
+  const report: BenchReport = { machine, runs: options.runs, data, contenders: results, store, projection: project(store) }
+  process.stdout.write(options.json ? JSON.stringify(report) + '\n' : textReport(report))
+
+  const bad = results.filter((r) => r.mismatches.length > 0)
+  for (const r of bad) {
+    process.stderr.write(`\n!!! MISMATCH !!! ${r.name} ${r.format}: unique counts ${r.mismatches.join(', ')}, the generator made ${data[r.format].unique}\n`)
+  }
+  return bad.length > 0 ? 1 : 0
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2))
+} catch (e) {
+  process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+  process.exitCode = 1
+}
