@@ -3,6 +3,8 @@
 export interface Sink {
   /** Appends one event's text; a newline is added. The bytes must stay unchanged until the next flush. */
   write(bytes: Uint8Array): void
+  /** The same for `src[start, end)`, copied at once (no view object per event). */
+  writeRange(src: Buffer, start: number, end: number): void
   /** Hands everything written so far to the destination; resolves once it accepted it (backpressure). */
   flush(): Promise<void>
   /** Flushes and closes (a file) or just flushes (stdout). */

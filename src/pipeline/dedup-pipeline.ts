@@ -283,9 +283,13 @@ export class DedupPipeline implements FrameHandler {
       k++
       if (first === 0) {
         this.counts.unique++
-        let text: Buffer = this.compacts[n] ? compactJson(this.bufs[n], this.starts[n], this.ends[n]) : this.bufs[n].subarray(this.starts[n], this.ends[n])
-        if (emitKey) text = withKey(text, digestHex(batch.digests.subarray(digestAt, digestAt + 16)))
-        this.sink.write(text)
+        if (!this.compacts[n] && !emitKey) {
+          this.sink.writeRange(this.bufs[n], this.starts[n], this.ends[n])
+        } else {
+          let text: Buffer = this.compacts[n] ? compactJson(this.bufs[n], this.starts[n], this.ends[n]) : this.bufs[n].subarray(this.starts[n], this.ends[n])
+          if (emitKey) text = withKey(text, digestHex(batch.digests.subarray(digestAt, digestAt + 16)))
+          this.sink.write(text)
+        }
       } else {
         this.counts.duplicate++
         if (this.listener.duplicate) {

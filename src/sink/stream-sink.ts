@@ -1,13 +1,21 @@
-/** @module NDJSON to a Writable (stdout or a file), batched per input chunk. */
+/** @module NDJSON to a Writable (stdout or a file), batched per input chunk into two reused buffers. */
 import type { Writable } from 'node:stream'
 import type { Sink } from '../sink.js'
 import { SinkClosedError } from '../sink.js'
 
-const NEWLINE = Buffer.from('\n')
+const INITIAL_BYTES = 1 << 20
 
+/**
+ * Events are copied into one buffer and written once per flush. Two buffers alternate: one
+ * is being written while the next chunk's events fill the other. A fresh buffer per flush
+ * (Buffer.concat) spent 10 % of a run in page faults and copying (CPU profile of the bench data).
+ */
 export class StreamSink implements Sink {
-  private parts: Uint8Array[] = []
-  private bytes = 0
+  private current = Buffer.allocUnsafe(INITIAL_BYTES)
+  private other = Buffer.allocUnsafe(INITIAL_BYTES)
+  private used = 0
+  /** Settles when the write of `other` has completed, so it may be refilled. */
+  private otherWritten: Promise<void> = Promise.resolve()
   private error: Error | null = null
   private wake: (() => void) | null = null
 
@@ -23,18 +31,40 @@ export class StreamSink implements Sink {
   }
 
   write(bytes: Uint8Array): void {
-    this.parts.push(bytes, NEWLINE)
-    this.bytes += bytes.length + 1
+    this.reserve(bytes.length + 1)
+    this.current.set(bytes, this.used)
+    this.used += bytes.length
+    this.current[this.used++] = 0x0a
+  }
+
+  writeRange(src: Buffer, start: number, end: number): void {
+    this.reserve(end - start + 1)
+    this.used += src.copy(this.current, this.used, start, end)
+    this.current[this.used++] = 0x0a
+  }
+
+  private reserve(n: number): void {
+    if (this.used + n <= this.current.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.current.length * 2, this.used + n))
+    this.current.copy(grown, 0, 0, this.used)
+    this.current = grown
   }
 
   async flush(): Promise<void> {
     if (this.error) throw this.error
-    if (this.bytes === 0) return
-    // One copy into one write: a write per event costs more than the copy (measured in bench/).
-    const data = Buffer.concat(this.parts, this.bytes)
-    this.parts = []
-    this.bytes = 0
-    if (!this.out.write(data)) await this.drained()
+    if (this.used === 0) return
+    const data = this.current.subarray(0, this.used)
+    let written!: () => void
+    const done = new Promise<void>((resolve) => (written = resolve))
+    const ok = this.out.write(data, () => written())
+    // Refill the other buffer only once its own write has completed.
+    await this.otherWritten
+    const next = this.other
+    this.other = this.current
+    this.otherWritten = done
+    this.current = next
+    this.used = 0
+    if (!ok) await this.drained()
     if (this.error) throw this.error
   }
 
