@@ -1,5 +1,4 @@
 /** @module The framing interface: a byte stream in, one callback per event (or reject) out. */
-import type { JsonScanner } from './framing/json-scanner.js'
 
 export type InputFormat = 'ndjson' | 'json'
 
@@ -15,11 +14,15 @@ export interface EventPosition {
   offset: number
 }
 
-/** Receives events in input order; the scanner passed to the framer holds the key-field spans during `event`. */
+/** Receives events in input order; positions are in the framer's `position` during each call. */
 export interface FrameHandler {
-  /** A valid JSON object. `compact` says its text holds white space between tokens that the output must drop to stay one line. */
-  event(buf: Buffer, start: number, end: number, compact: boolean): void
-  /** Not an event: invalid JSON (with the offset of the error within the source) or not an object. */
+  /**
+   * One event candidate: `buf[start, end)` holds one JSON text (NDJSON: the line without its
+   * terminator). `prescanned` says the framer already scanned it with the pipeline's own
+   * scanner, so its spans are current and keying need not scan again.
+   */
+  span(buf: Buffer, start: number, end: number, prescanned: boolean): void
+  /** Input that is no event at all (a truncated array), with the offset of the problem within the source. */
   reject(buf: Buffer, start: number, end: number, reason: string, errorOffset: number): void
 }
 
@@ -42,4 +45,3 @@ export class InputError extends Error {
   }
 }
 
-export type { JsonScanner }

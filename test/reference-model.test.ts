@@ -26,8 +26,8 @@ function modelKey(event: Record<string, unknown>): string {
   return JSON.stringify(FIELDS.map((f) => [typeof event[f], event[f]]))
 }
 
-for (const seed of [1, 2, 3, 4, 5]) {
-  test(`random stream ${seed}: output equals the reference model's first occurrences, byte for byte`, () => {
+for (const [seed, threads] of [[1, 0], [2, 0], [3, 1], [4, 2], [5, 2], [6, 0]]) {
+  test(`random stream ${seed}, ${threads} key threads: output equals the reference model's first occurrences, byte for byte`, () => {
     const rand = prng(seed)
     const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]
     const lines: string[] = []
@@ -62,7 +62,7 @@ for (const seed of [1, 2, 3, 4, 5]) {
         expected.push(line)
       }
     }
-    const r = cli(['--quiet'], lines.join('\n') + '\n')
+    const r = cli(['--quiet', '--threads', String(threads)], lines.join('\n') + '\n')
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.lines.length, expected.length)
     assert.deepEqual(r.lines, expected)

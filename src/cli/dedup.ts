@@ -12,7 +12,8 @@ import { SinkClosedError } from '../sink.js'
 import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, combine } from '../report/index.js'
 import type { PipelineListener } from '../report.js'
 import { InputError, type InputFormat } from '../framing.js'
-import { choice, parseDuration, parseFieldList, parseBytes } from './parse.js'
+import { parseDuration, parseFieldList, parseBytes, parseCount } from './parse.js'
+import { availableParallelism } from 'node:os'
 import { EXIT, SIGNAL_EXIT } from './errors.js'
 import type { CliIo } from './io.js'
 
@@ -34,6 +35,12 @@ export interface DedupOptions {
   progress: boolean
   firstSeen: boolean
   maxEventBytes: number
+  threads: number
+}
+
+/** One worker per core, as the main thread mostly waits on them (measured in bench/: README "Threads"). */
+export function defaultThreads(): number {
+  return availableParallelism() > 1 ? availableParallelism() : 0
 }
 
 export function dedupCommand(io: CliIo, done: (status: number) => void): Command {
@@ -58,6 +65,7 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')
     .option('--no-first-seen', 'do not keep first-occurrence positions (4 bytes less per key)')
     .option('--max-event-bytes <size>', 'longest event accepted', parseBytes, 64 * 1024 * 1024)
+    .option('--threads <n>', 'worker threads that validate and key events (0: all on the main thread)', parseCount, defaultThreads())
     .addHelpText(
       'after',
       `
@@ -116,6 +124,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
       timeField: opts.timeField,
       emitKey: opts.emitKey,
       maxEventBytes: opts.maxEventBytes,
+      threads: opts.threads,
     },
     store,
     sink,

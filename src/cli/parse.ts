@@ -45,3 +45,9 @@ export function parseBytes(text: string): number {
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g']
   return Number(m[1]) * mult
 }
+
+export function parseCount(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError(`expected a whole number from 0 to 64, got "${text}"`)
+  return n
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { JsonScanner } from './json-scanner.js'
+import { JsonScanner, ValueKind } from './json-scanner.js'
 import { NdjsonFramer } from './ndjson-framer.js'
 import { JsonFramer } from './json-framer.js'
 import { detectFormat } from './detect.js'
@@ -14,21 +14,29 @@ interface Seen {
   lines: number[]
 }
 
-/** Frames `text` delivered in the given chunk sizes; returns what the handler saw. */
+/**
+ * Frames `text` delivered in the given chunk sizes; returns what the handler saw. Spans are
+ * validated here the way keying does (scan, then "is it an object"), so rejects show up too.
+ */
 function frame(format: InputFormat, text: string | Buffer, cuts: number[] = []): Seen {
   const seen: Seen = { events: [], rejects: [], lines: [] }
-  const scanner = new JsonScanner(['id'])
+  const check = new JsonScanner(['id'])
   let framer: Framer
   const handler: FrameHandler = {
-    event(buf, start, end, compact) {
-      seen.events.push((compact ? compactJson(buf, start, end) : buf.subarray(start, end)).toString())
-      seen.lines.push(framer.position.line || framer.position.index)
+    span(buf, start, end) {
+      const p = framer.position
+      if (!check.scan(buf, start, end)) seen.rejects.push(`${p.index}: invalid JSON: ${check.errorMessage} (column ${check.errorPos - start + 1})`)
+      else if (check.topKind !== ValueKind.Object) seen.rejects.push(`${p.index}: not a JSON object`)
+      else {
+        seen.events.push((check.innerWhitespace && format === 'json' ? compactJson(buf, start, end) : buf.subarray(start, end)).toString())
+        seen.lines.push(p.line || p.index)
+      }
     },
-    reject(buf, start, end, reason) {
+    reject(_buf, _start, _end, reason) {
       seen.rejects.push(`${framer.position.index}: ${reason}`)
     },
   }
-  framer = format === 'ndjson' ? new NdjsonFramer(scanner, handler, 't') : new JsonFramer(scanner, handler, 't')
+  framer = format === 'ndjson' ? new NdjsonFramer(handler, 't') : new JsonFramer(new JsonScanner([]), false, handler, 't')
   const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text)
   let at = 0
   for (const cut of [...cuts, bytes.length]) {

@@ -5,7 +5,7 @@
  */
 import type { EventPosition, FrameHandler, Framer } from '../framing.js'
 import { InputError } from '../framing.js'
-import { ValueKind, type JsonScanner, describeByte } from './json-scanner.js'
+import { type JsonScanner, describeByte } from './json-scanner.js'
 
 const State = { Top: 0, ArrayFirst: 1, ArrayNext: 2, ArrayElement: 3, WrapperClose: 4 } as const
 type State = (typeof State)[keyof typeof State]
@@ -25,8 +25,13 @@ export class JsonFramer implements Framer {
   private inWrapper = false
   private eof = false
 
+  /**
+   * @param scanner scans elements to find their ends
+   * @param shared whether `scanner` is the one the pipeline keys with (inline keying)
+   */
   constructor(
     private readonly scanner: JsonScanner,
+    private readonly shared: boolean,
     private readonly handler: FrameHandler,
     source: string,
     private readonly maxEventBytes = 64 * 1024 * 1024,
@@ -133,7 +138,11 @@ export class JsonFramer implements Framer {
     } else this.state = State.Top
   }
 
-  /** Reads one value at pos as an event; false when more input is needed to finish it. */
+  /**
+   * Reads one value at pos as an event; false when more input is needed to finish it. The
+   * scan finds where the element ends (and validates it); with `prescanned` the pipeline keys
+   * from this very scan, else the element is scanned again where it is keyed.
+   */
   private element(): boolean {
     const b = this.buf
     const start = this.pos
@@ -143,14 +152,11 @@ export class JsonFramer implements Framer {
       this.pos = scanner.valueEnd
       p.index++
       p.offset = this.base + start
-      if (scanner.topKind === ValueKind.Object) this.handler.event(b, start, this.pos, scanner.innerWhitespace)
-      else this.handler.reject(b, start, this.pos, 'not a JSON object', this.base + start)
+      this.handler.span(b, start, this.pos, this.shared)
       return true
     }
     if (scanner.errorAtEnd && !this.eof) return false
-    // Invalid JSON inside an element: find where the element ends by its brackets and strings alone, reject it whole, go on.
-    const message = scanner.errorMessage
-    const errorAt = scanner.errorPos
+    // Invalid JSON inside an element: find where the element ends by its brackets and strings alone; it is rejected when keyed, and the stream goes on.
     let end = skipBalanced(b, start)
     if (end < 0) {
       if (!this.eof) return false
@@ -159,7 +165,7 @@ export class JsonFramer implements Framer {
     this.pos = end
     p.index++
     p.offset = this.base + start
-    this.handler.reject(b, start, end, `invalid JSON: ${message}`, this.base + errorAt)
+    this.handler.span(b, start, end, false)
     if (end === b.length && this.eof) this.state = State.Top
     return true
   }

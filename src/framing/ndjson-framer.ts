@@ -1,7 +1,6 @@
-/** @module NDJSON framing: one JSON object a line; blank lines ignored; CRLF accepted; a bad line is rejected and the stream goes on. */
+/** @module NDJSON framing: one event a line; blank lines ignored; CRLF accepted. A bad line is rejected later, when keyed, and the stream goes on. */
 import type { EventPosition, FrameHandler, Framer } from '../framing.js'
 import { InputError } from '../framing.js'
-import { ValueKind, type JsonScanner } from './json-scanner.js'
 
 const LF = 0x0a
 const CR = 0x0d
@@ -17,7 +16,6 @@ export class NdjsonFramer implements Framer {
   private line = 0
 
   constructor(
-    private readonly scanner: JsonScanner,
     private readonly handler: FrameHandler,
     source: string,
     private readonly maxLineBytes = 64 * 1024 * 1024,
@@ -87,13 +85,7 @@ export class NdjsonFramer implements Framer {
     p.line = this.line
     p.index++
     p.offset = lineOffset
-    const scanner = this.scanner
-    if (!scanner.scan(buf, start, end)) {
-      this.handler.reject(buf, start, end, `invalid JSON: ${scanner.errorMessage} (column ${scanner.errorPos - start + 1})`, lineOffset + scanner.errorPos - start)
-    } else if (scanner.topKind !== ValueKind.Object) {
-      this.handler.reject(buf, start, end, 'not a JSON object', lineOffset + first - start)
-    } else {
-      this.handler.event(buf, start, end, false)
-    }
+    // Validation and keying happen after framing (possibly on worker threads): a line is only cut out here.
+    this.handler.span(buf, start, end, false)
   }
 }

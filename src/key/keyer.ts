@@ -1,0 +1,126 @@
+/** @module Keying: validate each framed event, find its key fields, digest them. The same function runs inline or in worker threads. */
+import { JsonScanner, ValueKind } from '../framing/json-scanner.js'
+import { parseEventTime } from '../pipeline/event-time.js'
+import { KeyEncoder, KeyError, digestInto } from './canonical.js'
+import { SlabStatus, type Slab, type SlabResults } from './slab.js'
+
+export interface KeyingOptions {
+  keyFields: readonly string[]
+  allowMissing: boolean
+  /** The time field, when the window runs on event time; null for the ingest clock. */
+  timeField: string | null
+}
+
+/** Keys a slab; resolves (or returns) once every event in it has a result. */
+export interface Keyer {
+  readonly threads: number
+  key(slab: Slab): void | Promise<void>
+  close(): Promise<void>
+}
+
+/** Keys events one by one with one scanner and encoder; what a worker thread runs, and what runs inline. */
+export class SpanKeyer {
+  private readonly scanner: JsonScanner
+  private readonly encoder: KeyEncoder
+  private readonly timeSlot: number
+
+  constructor(private readonly options: KeyingOptions) {
+    const fields = [...options.keyFields]
+    let timeSlot = -1
+    if (options.timeField !== null) {
+      timeSlot = fields.indexOf(options.timeField)
+      if (timeSlot < 0) {
+        fields.push(options.timeField)
+        timeSlot = fields.length - 1
+      }
+    }
+    this.timeSlot = timeSlot
+    this.scanner = new JsonScanner(fields)
+    this.encoder = new KeyEncoder(options.keyFields, options.allowMissing)
+  }
+
+  /** Keys events [from, to) of a slab whose parts are given separately (workers receive them so). */
+  keyRange(bytes: Buffer, starts: Int32Array, ends: Int32Array, r: SlabResults, from: number, to: number, reasons: Array<[number, string]>): void {
+    for (let k = from; k < to; k++) {
+      if (r.preset[k] === 1) continue
+      const reason = this.keyOne(bytes, starts[k], ends[k], r, k)
+      if (reason !== null) {
+        r.status[k] = SlabStatus.Rejected
+        reasons.push([k, reason])
+      } else r.status[k] = SlabStatus.Keyed
+    }
+  }
+
+  /** The scanner keying uses; a framer that scans with it lets `keyScanned` skip the second scan. */
+  get sharedScanner(): JsonScanner {
+    return this.scanner
+  }
+
+  /** Keys the event the shared scanner has just scanned (successfully) at `buf[start…]`; the result goes to entry k. */
+  keyScanned(buf: Buffer, start: number, r: SlabResults, k: number, reasons: Array<[number, string]>): void {
+    const reason = this.afterScan(buf, r, k)
+    // Array elements may span lines; NDJSON lines (keyed by keyRange) pass through as they are.
+    r.compact[k] = this.scanner.innerWhitespace ? 1 : 0
+    r.preset[k] = 1
+    if (reason !== null) {
+      r.status[k] = SlabStatus.Rejected
+      reasons.push([k, reason])
+    } else r.status[k] = SlabStatus.Keyed
+  }
+
+  /** null when keyed; else the reason for rejecting it (with r.errorAt set). */
+  private keyOne(buf: Buffer, start: number, end: number, r: SlabResults, k: number): string | null {
+    const s = this.scanner
+    if (!s.scan(buf, start, end)) {
+      r.errorAt[k] = s.errorPos - start
+      return `invalid JSON: ${s.errorMessage}`
+    }
+    return this.afterScan(buf, r, k)
+  }
+
+  private afterScan(buf: Buffer, r: SlabResults, k: number): string | null {
+    const s = this.scanner
+    r.errorAt[k] = 0
+    if (s.topKind !== ValueKind.Object) return 'not a JSON object'
+    if (this.timeSlot >= 0) {
+      const t = this.eventTime(buf)
+      if (typeof t === 'string') return t
+      r.times[k] = t
+    }
+    try {
+      digestInto(this.encoder.encode(s, buf), r.digests, k * 16)
+    } catch (e) {
+      if (e instanceof KeyError) return e.message
+      throw e
+    }
+    return null
+  }
+
+  private eventTime(buf: Buffer): number | string {
+    const s = this.scanner
+    const f = this.timeSlot
+    const field = this.options.timeField
+    const kind = s.kind[f]
+    if (kind !== ValueKind.String && kind !== ValueKind.Number) return `--clock event: time field "${field}" is ${kind === ValueKind.None ? 'missing' : 'not a string or number'}`
+    const isString = kind === ValueKind.String
+    const text = buf.toString('utf8', isString ? s.start[f] + 1 : s.start[f], isString ? s.end[f] - 1 : s.end[f])
+    const t = parseEventTime(text, !isString)
+    return Number.isNaN(t) ? `--clock event: cannot parse time field "${field}": ${JSON.stringify(text.slice(0, 64))}` : t
+  }
+}
+
+/** Keys on the calling thread. */
+export class InlineKeyer implements Keyer {
+  readonly threads = 0
+  private readonly keyer: SpanKeyer
+
+  constructor(options: KeyingOptions) {
+    this.keyer = new SpanKeyer(options)
+  }
+
+  key(slab: Slab): void {
+    this.keyer.keyRange(slab.bytes, slab.starts, slab.ends, slab.results, 0, slab.count, slab.reasons)
+  }
+
+  async close(): Promise<void> {}
+}

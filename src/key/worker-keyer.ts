@@ -1,0 +1,71 @@
+/** @module Keying on worker threads: each slab goes whole to the next idle worker; the pipeline consumes results in order. */
+import { Worker } from 'node:worker_threads'
+import type { Keyer, KeyingOptions } from './keyer.js'
+import type { Slab } from './slab.js'
+import type { KeyReply, KeyRequest } from './key-worker.js'
+
+interface Pending {
+  resolve: () => void
+  reject: (e: Error) => void
+  slab: Slab
+}
+
+export class WorkerKeyer implements Keyer {
+  private readonly workers: Worker[]
+  /** Requests in flight per worker, in the order sent (a worker answers in order). */
+  private readonly queues: Pending[][]
+  private next = 0
+
+  constructor(
+    readonly threads: number,
+    options: KeyingOptions,
+  ) {
+    this.workers = Array.from({ length: threads }, () => new Worker(new URL('./key-worker.js', import.meta.url), { workerData: options }))
+    this.queues = this.workers.map(() => [])
+    this.workers.forEach((w, i) => {
+      w.on('message', (reply: KeyReply) => {
+        const p = this.queues[i].shift()!
+        if (reply.error !== undefined) p.reject(new Error(`key worker failed: ${reply.error}`))
+        else {
+          // Reasons found while framing stay; the worker's are added.
+          for (const r of reply.reasons) p.slab.reasons.push(r)
+          p.resolve()
+        }
+      })
+      w.on('error', (e) => this.queues[i].splice(0).forEach((p) => p.reject(e)))
+    })
+  }
+
+  key(slab: Slab): Promise<void> {
+    // The worker with the fewest requests waiting, starting after the last one used.
+    let best = this.next
+    for (let k = 0; k < this.workers.length; k++) {
+      const i = (this.next + k) % this.workers.length
+      if (this.queues[i].length < this.queues[best].length) best = i
+    }
+    this.next = (best + 1) % this.workers.length
+    return new Promise((resolve, reject) => {
+      this.queues[best].push({ resolve, reject, slab })
+      const r = slab.results
+      const req: KeyRequest = {
+        bytes: slab.bytes.buffer as SharedArrayBuffer,
+        starts: slab.starts.buffer as SharedArrayBuffer,
+        ends: slab.ends.buffer as SharedArrayBuffer,
+        results: {
+          status: r.status.buffer as SharedArrayBuffer,
+          compact: r.compact.buffer as SharedArrayBuffer,
+          digests: r.digests.buffer as SharedArrayBuffer,
+          times: r.times.buffer as SharedArrayBuffer,
+          errorAt: r.errorAt.buffer as SharedArrayBuffer,
+          preset: r.preset.buffer as SharedArrayBuffer,
+        },
+        count: slab.count,
+      }
+      this.workers[best].postMessage(req)
+    })
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()))
+  }
+}
