@@ -38,8 +38,11 @@ export function contenders(root: string, data: Record<DataFormat, DataSet>): Con
     { name: 'floor (cat > /dev/null)', data: data.json, argv: ['cat', data.json.path], count: 'none' },
     { name: 'baseline-readline', data: data.ndjson, argv: [node, join(root, 'bench', 'baselines', 'readline.mjs'), data.ndjson.path], count: 'stdout' },
     { name: 'baseline-stream-json', data: data.json, argv: [node, join(root, 'bench', 'baselines', 'stream-json.mjs'), data.json.path], count: 'stdout' },
-    { name: 'kion-dedup', data: data.ndjson, argv: [node, bin, '--quiet', data.ndjson.path], count: 'lines' },
-    { name: 'kion-dedup', data: data.json, argv: [node, bin, '--quiet', data.json.path], count: 'lines' },
+    // --threads 0: everything on one core; the default: keying on one worker per core.
+    { name: 'kion-dedup --threads 0', data: data.ndjson, argv: [node, bin, '--quiet', '--threads', '0', data.ndjson.path], count: 'lines' },
+    { name: 'kion-dedup (default)', data: data.ndjson, argv: [node, bin, '--quiet', data.ndjson.path], count: 'lines' },
+    { name: 'kion-dedup --threads 0', data: data.json, argv: [node, bin, '--quiet', '--threads', '0', data.json.path], count: 'lines' },
+    { name: 'kion-dedup (default)', data: data.json, argv: [node, bin, '--quiet', data.json.path], count: 'lines' },
   ]
 }
 

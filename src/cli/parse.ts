@@ -12,13 +12,6 @@ export function parseDuration(text: string): number {
   return ms
 }
 
-export function choice<T extends string>(valid: readonly T[]) {
-  return (text: string): T => {
-    if ((valid as readonly string[]).includes(text)) return text as T
-    throw new InvalidArgumentError(`expected one of ${valid.join(', ')}, got "${text}"`)
-  }
-}
-
 export function parseFieldList(text: string): string[] {
   const fields = text.split(',').map((f) => f.trim())
   if (fields.length === 0 || fields.some((f) => f === '')) throw new InvalidArgumentError(`expected comma-separated field names, got "${text}"`)

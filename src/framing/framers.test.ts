@@ -36,7 +36,7 @@ function frame(format: InputFormat, text: string | Buffer, cuts: number[] = []):
       seen.rejects.push(`${framer.position.index}: ${reason}`)
     },
   }
-  framer = format === 'ndjson' ? new NdjsonFramer(handler, 't') : new JsonFramer(new JsonScanner([]), false, handler, 't')
+  framer = format === 'ndjson' ? new NdjsonFramer(handler, 't') : new JsonFramer(new JsonScanner([]), handler, 't')
   const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text)
   let at = 0
   for (const cut of [...cuts, bytes.length]) {

@@ -25,13 +25,9 @@ export class JsonFramer implements Framer {
   private inWrapper = false
   private eof = false
 
-  /**
-   * @param scanner scans elements to find their ends
-   * @param shared whether `scanner` is the one the pipeline keys with (inline keying)
-   */
+  /** @param scanner scans elements to find their ends; the handler keys from its spans (`prescanned`) */
   constructor(
     private readonly scanner: JsonScanner,
-    private readonly shared: boolean,
     private readonly handler: FrameHandler,
     source: string,
     private readonly maxEventBytes = 64 * 1024 * 1024,
@@ -140,8 +136,7 @@ export class JsonFramer implements Framer {
 
   /**
    * Reads one value at pos as an event; false when more input is needed to finish it. The
-   * scan finds where the element ends (and validates it); with `prescanned` the pipeline keys
-   * from this very scan, else the element is scanned again where it is keyed.
+   * scan finds where the element ends and validates it; the handler keys from this very scan.
    */
   private element(): boolean {
     const b = this.buf
@@ -152,7 +147,7 @@ export class JsonFramer implements Framer {
       this.pos = scanner.valueEnd
       p.index++
       p.offset = this.base + start
-      this.handler.span(b, start, this.pos, this.shared)
+      this.handler.span(b, start, this.pos, true)
       return true
     }
     if (scanner.errorAtEnd && !this.eof) return false

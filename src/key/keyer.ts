@@ -56,8 +56,8 @@ export class SpanKeyer {
     return this.scanner
   }
 
-  /** Keys the event the shared scanner has just scanned (successfully) at `buf[start…]`; the result goes to entry k. */
-  keyScanned(buf: Buffer, start: number, r: SlabResults, k: number, reasons: Array<[number, string]>): void {
+  /** Keys the event the shared scanner has just scanned (successfully) in `buf`; the result goes to entry k. */
+  keyScanned(buf: Buffer, r: SlabResults, k: number, reasons: Array<[number, string]>): void {
     const reason = this.afterScan(buf, r, k)
     // Array elements may span lines; NDJSON lines (keyed by keyRange) pass through as they are.
     r.compact[k] = this.scanner.innerWhitespace ? 1 : 0

@@ -42,7 +42,9 @@ const SLAB_EVENTS = 1024
  * unique events to the sink, duplicates and rejects to the listeners.
  */
 export class DedupPipeline implements FrameHandler {
-  private readonly keyer: Keyer
+  /** Created on first use: JSON-array input never needs the worker threads. */
+  private keyerInstance: Keyer | null = null
+  private readonly keying: KeyingOptions
   /**
    * Keys JSON-array elements on the main thread right after the framer's scan: the framer must
    * scan each element anyway to find its end, and keying it again on a worker measured slower
@@ -74,7 +76,7 @@ export class DedupPipeline implements FrameHandler {
     private readonly listener: PipelineListener = {},
   ) {
     const keying: KeyingOptions = { keyFields: options.keyFields, allowMissing: options.allowMissing, timeField: options.clock === 'event' ? options.timeField : null }
-    this.keyer = options.threads > 0 ? new WorkerKeyer(options.threads, keying) : new InlineKeyer(keying)
+    this.keying = keying
     this.inlineKeyer = new SpanKeyer(keying)
     for (let i = 0; i < options.threads + 2; i++) this.free.push(new Slab(i, SLAB_BYTES, SLAB_EVENTS))
     this.slab = this.free.pop()!
@@ -148,7 +150,7 @@ export class DedupPipeline implements FrameHandler {
         await this.drain()
       } finally {
         // Worker threads would keep the process alive: always ended, even when delivery failed.
-        await this.keyer.close()
+        await this.keyerInstance?.close()
       }
     }
     await this.sink.flush()
@@ -186,14 +188,14 @@ export class DedupPipeline implements FrameHandler {
     this.formats[name] = format
     return format === 'ndjson'
       ? new NdjsonFramer(this, name, this.options.maxEventBytes)
-      : new JsonFramer(this.inlineKeyer.sharedScanner, true, this, name, this.options.maxEventBytes)
+      : new JsonFramer(this.inlineKeyer.sharedScanner, this, name, this.options.maxEventBytes)
   }
 
   // FrameHandler: called synchronously by the framer, in input order.
 
   span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
     const k = this.append(buf, start, end)
-    if (prescanned) this.inlineKeyer.keyScanned(buf, start, this.slab.results, k, this.slab.reasons)
+    if (prescanned) this.inlineKeyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
   }
 
   reject(buf: Buffer, start: number, end: number, reason: string, errorOffset: number): void {
@@ -219,11 +221,16 @@ export class DedupPipeline implements FrameHandler {
     return k
   }
 
+  private keyer(): Keyer {
+    this.keyerInstance ??= this.options.threads > 0 ? new WorkerKeyer(this.options.threads, this.keying) : new InlineKeyer(this.keying)
+    return this.keyerInstance
+  }
+
   /** Hands the filled slab to keying and queues its delivery; waits while every slab is in flight. */
   private async dispatch(): Promise<void> {
     const slab = this.slab
     if (slab.count > 0) {
-      const keyed = allPreset(slab) ? undefined : this.keyer.key(slab)
+      const keyed = allPreset(slab) ? undefined : this.keyer().key(slab)
       const done = this.settled.then(async () => {
         if (keyed !== undefined) await keyed
         await this.settle(slab)
@@ -237,7 +244,7 @@ export class DedupPipeline implements FrameHandler {
       this.slab = this.free.pop()!
     }
     // Inline keying is already done: deliver at once, so output follows input chunk by chunk.
-    if (this.keyer.threads === 0) await this.drain()
+    if (this.options.threads === 0) await this.drain()
   }
 
   private async drain(): Promise<void> {
