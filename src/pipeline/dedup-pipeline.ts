@@ -12,7 +12,7 @@ import type { Store, KeyBatch } from '../store.js'
 import { newKeyBatch } from '../store.js'
 import type { Sink } from '../sink.js'
 import type { Source } from '../source/file-source.js'
-import type { PipelineListener, Summary } from '../report.js'
+import type { EventPlace, PipelineListener, Summary } from '../report.js'
 
 export type Clock = 'ingest' | 'event'
 
@@ -279,11 +279,7 @@ export class DedupPipeline implements FrameHandler {
         this.listener.reject?.(
           {
             type: 'reject',
-            source: this.sourceNames[slab.sources[k]],
-            line: slab.lines[k],
-            index: slab.indexes[k],
-            offset: slab.offsets[k],
-            event: slab.ordinals[k],
+            ...this.placeOf(slab, k),
             reason: withColumn(reasons.get(k) ?? 'rejected', slab.lines[k], r.errorAt[k]),
             error_offset: slab.offsets[k] + r.errorAt[k],
           },
@@ -305,11 +301,7 @@ export class DedupPipeline implements FrameHandler {
         this.counts.duplicate++
         this.listener.duplicate?.({
           type: 'duplicate',
-          source: this.sourceNames[slab.sources[k]],
-          line: slab.lines[k],
-          index: slab.indexes[k],
-          offset: slab.offsets[k],
-          event: slab.ordinals[k],
+          ...this.placeOf(slab, k),
           key: digestHex(r.digests.subarray(k * 16, k * 16 + 16)),
           first_seen: first > 0 ? { event: first, source: this.sourceOf(first) } : null,
         })
@@ -317,6 +309,10 @@ export class DedupPipeline implements FrameHandler {
     }
     slab.reset()
     await this.sink.flush()
+  }
+
+  private placeOf(slab: Slab, k: number): EventPlace {
+    return { source: this.sourceNames[slab.sources[k]], line: slab.lines[k], index: slab.indexes[k], offset: slab.offsets[k], event: slab.ordinals[k] }
   }
 
   private batchFor(n: number): KeyBatch {

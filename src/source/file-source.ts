@@ -69,29 +69,23 @@ async function* decompressed(raw: Readable, onRawBytes: (n: number) => void): As
   if (first.done) return
   const head = first.value
   onRawBytes(head.length)
+  /** The raw chunks, the first one included, counted as they are read. */
+  async function* counted(): AsyncGenerator<Buffer> {
+    yield head
+    for (;;) {
+      const r = await it.next()
+      if (r.done) return
+      onRawBytes(r.value.length)
+      yield r.value
+    }
+  }
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
     const gunzip = createGunzip({ chunkSize: CHUNK_BYTES })
-    const rest = Readable.from(
-      (async function* () {
-        yield head
-        for (;;) {
-          const r = await it.next()
-          if (r.done) return
-          onRawBytes(r.value.length)
-          yield r.value
-        }
-      })(),
-    )
+    const rest = Readable.from(counted())
     rest.pipe(gunzip)
     rest.on('error', (e) => gunzip.destroy(e))
     for await (const chunk of gunzip) yield chunk as Buffer
     return
   }
-  yield head
-  for (;;) {
-    const r = await it.next()
-    if (r.done) return
-    onRawBytes(r.value.length)
-    yield r.value
-  }
+  yield* counted()
 }
