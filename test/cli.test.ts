@@ -112,6 +112,12 @@ test('several files are one stream; - is stdin; .gz is read transparently', () =
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(r.lines.map((l) => JSON.parse(l).r), ['1', '2', '4', '3'])
   assert.match(r.stderr, /first seen as event #1 \(.*a\.ndjson\)/)
+  const cut = join(dir, 'cut.ndjson.gz')
+  writeFileSync(cut, gzipSync(readFileSync(join(FIXTURES, 'events.ndjson'))).subarray(0, 20000))
+  const truncated = cli([cut])
+  assert.equal(truncated.status, 1)
+  assert.match(truncated.stderr, /cut\.ndjson\.gz: gzip: unexpected end of file/)
+  assert.ok(truncated.lines.length > 0, 'what was read before the damage is output')
 })
 
 test('--state carries remembered keys from one run to the next; a corrupt state file fails before any output', () => {

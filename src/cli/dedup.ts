@@ -6,7 +6,7 @@ import { Chalk } from 'chalk'
 import { DedupPipeline, type Clock } from '../pipeline/dedup-pipeline.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { MemoryStore, loadState, saveState } from '../store/memory/index.js'
-import { openSources } from '../source/index.js'
+import { openSources, SourceError } from '../source/index.js'
 import { StreamSink } from '../sink/index.js'
 import { SinkClosedError } from '../sink.js'
 import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, combine } from '../report/index.js'
@@ -147,7 +147,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
         outputClosed = true
         return null
       }
-      if (e instanceof InputError) {
+      if (e instanceof InputError || e instanceof SourceError) {
         // Everything before the broken spot was delivered: keep the state consistent with it, then fail.
         await sink.close()
         if (opts.state !== undefined) saveState(opts.state, store, opts.key, opts.clock)

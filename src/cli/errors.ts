@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander'
 import { InputError } from '../framing.js'
 import { StateFileError } from '../store/memory/state-file.js'
+import { SourceError } from '../source/file-source.js'
 
 export const EXIT = {
   ok: 0,
@@ -26,7 +27,7 @@ export function exitStatusFor(e: unknown): number {
 
 /** One line for people: known errors without a stack. */
 export function describeError(e: unknown): string {
-  if (e instanceof InputError || e instanceof StateFileError || e instanceof UsageError) return e.message
+  if (e instanceof InputError || e instanceof StateFileError || e instanceof UsageError || e instanceof SourceError) return e.message
   const err = e as NodeJS.ErrnoException
   if (err && typeof err.code === 'string' && err.path) return `${err.code === 'ENOENT' ? 'no such file' : err.code}: ${err.path}`
   return err instanceof Error ? err.message : String(e)

@@ -16,6 +16,9 @@ export interface Source {
   chunks(): AsyncIterable<Buffer>
 }
 
+/** A source that cannot be read to its end (a truncated or corrupt .gz); the CLI exits 1 with this message. */
+export class SourceError extends Error {}
+
 /** Chunks of 1 MiB: fewer, larger pushes keep per-chunk costs (carry copies, flushes) small. */
 export const CHUNK_BYTES = 1 << 20
 
@@ -32,7 +35,7 @@ export function openSources(paths: readonly string[], stdin: Readable, onRawByte
     return {
       name,
       size,
-      chunks: () => (name === '-' ? decompressed(stdin, onRawBytes) : fileChunks(name, onRawBytes)),
+      chunks: () => (name === '-' ? decompressed(stdin, name, onRawBytes) : fileChunks(name, onRawBytes)),
     }
   })
 }
@@ -49,7 +52,7 @@ async function* fileChunks(name: string, onRawBytes: (n: number) => void): Async
     const first = await fh.read(buf, 0, buf.length, null)
     if (first.bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
       await fh.close()
-      yield* decompressed(createReadStream(name, { highWaterMark: CHUNK_BYTES }), onRawBytes)
+      yield* decompressed(createReadStream(name, { highWaterMark: CHUNK_BYTES }), name, onRawBytes)
       return
     }
     let n = first.bytesRead
@@ -63,7 +66,7 @@ async function* fileChunks(name: string, onRawBytes: (n: number) => void): Async
   }
 }
 
-async function* decompressed(raw: Readable, onRawBytes: (n: number) => void): AsyncGenerator<Buffer> {
+async function* decompressed(raw: Readable, name: string, onRawBytes: (n: number) => void): AsyncGenerator<Buffer> {
   const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   const first = await it.next()
   if (first.done) return
@@ -84,7 +87,11 @@ async function* decompressed(raw: Readable, onRawBytes: (n: number) => void): As
     const rest = Readable.from(counted())
     rest.pipe(gunzip)
     rest.on('error', (e) => gunzip.destroy(e))
-    for await (const chunk of gunzip) yield chunk as Buffer
+    try {
+      for await (const chunk of gunzip) yield chunk as Buffer
+    } catch (e) {
+      throw new SourceError(`${name}: gzip: ${(e as Error).message} (everything before it was processed)`)
+    }
     return
   }
   yield* counted()

@@ -1,1 +1,1 @@
-export { openSources, type Source, CHUNK_BYTES } from './file-source.js'
+export { openSources, type Source, CHUNK_BYTES, SourceError } from './file-source.js'
