@@ -20,17 +20,17 @@ import type { CliIo } from './io.js'
 export interface DedupOptions {
   format: InputFormat | 'auto'
   key: string[]
-  allowMissing: boolean
+  allowMissing?: boolean
   window: number
   clock: Clock
   timeField: string
-  emitKey: boolean
+  emitKey?: boolean
   output?: string
   report?: string
   rejects?: string
   statsJson?: string
-  quiet: boolean
-  strict: boolean
+  quiet?: boolean
+  strict?: boolean
   state?: string
   progress: boolean
   firstSeen: boolean
@@ -49,23 +49,25 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .description('remove duplicate events: unique events to stdout as NDJSON, a duplicate report and a summary to stderr')
     .argument('[files...]', "input files, read in order as one stream; '-' is stdin (the default); .gz is read transparently")
     .addOption(new Option('-f, --format <format>', 'input format').choices(['auto', 'ndjson', 'json']).default('auto'))
-    .option('-k, --key <fields>', 'key fields, comma-separated', parseFieldList, [...DEFAULT_KEY_FIELDS])
-    .option('--allow-missing', 'treat a missing key field as null instead of rejecting the event', false)
-    .option('-w, --window <duration>', 'how long a key is remembered: s, m, h or d', parseDuration, parseDuration('7d'))
+    .addOption(new Option('-k, --key <fields>', 'key fields, comma-separated').argParser(parseFieldList).default([...DEFAULT_KEY_FIELDS], DEFAULT_KEY_FIELDS.join(',')))
+    .option('--allow-missing', 'treat a missing key field as null instead of rejecting the event')
+    .addOption(new Option('-w, --window <duration>', 'how long a key is remembered: ms, s, m, h or d').argParser(parseDuration).default(parseDuration('7d'), '7d'))
     .addOption(new Option('--clock <clock>', 'measure the window by arrival (ingest) or by the event time field (event)').choices(['ingest', 'event']).default('ingest'))
     .option('--time-field <field>', 'the event time field for --clock event', 'event_datetime')
-    .option('--emit-key', 'add the key digest to each output event as "_key"', false)
+    .option('--emit-key', 'add the key digest to each output event as "_key"')
     .option('-o, --output <file>', 'write unique events to FILE instead of stdout')
     .option('--report <file>', 'write duplicates and rejects as NDJSON records to FILE instead of text on stderr')
     .option('--rejects <file>', 'write each rejected input, verbatim, with its reason, as NDJSON to FILE')
     .option('--stats-json <file>', 'write the summary as one JSON object to FILE')
-    .option('-q, --quiet', 'print only errors on stderr (no duplicate lines, no summary)', false)
-    .option('--strict', `exit ${EXIT.rejects} when any input was rejected`, false)
+    .option('-q, --quiet', 'print only errors on stderr (no duplicate lines, no summary)')
+    .option('--strict', `exit ${EXIT.rejects} when any input was rejected`)
     .option('--state <file>', 'load remembered keys from FILE at start, save them at the end and on SIGINT/SIGTERM')
     .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')
     .option('--no-first-seen', 'do not keep first-occurrence positions (4 bytes less per key)')
-    .option('--max-event-bytes <size>', 'longest event accepted', parseBytes, 64 * 1024 * 1024)
-    .option('--threads <n>', 'worker threads that validate and key events (0: all on the main thread)', parseCount, defaultThreads())
+    .addOption(new Option('--max-event-bytes <size>', 'longest event accepted').argParser(parseBytes).default(64 * 1024 * 1024, '64m'))
+    .addOption(
+      new Option('--threads <n>', 'worker threads that validate and key NDJSON events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
+    )
     .addHelpText(
       'after',
       `
@@ -118,11 +120,11 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   pipeline = new DedupPipeline(
     {
       keyFields: opts.key,
-      allowMissing: opts.allowMissing,
+      allowMissing: opts.allowMissing === true,
       format: opts.format,
       clock: opts.clock,
       timeField: opts.timeField,
-      emitKey: opts.emitKey,
+      emitKey: opts.emitKey === true,
       maxEventBytes: opts.maxEventBytes,
       threads: opts.threads,
     },
