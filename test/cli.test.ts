@@ -185,3 +185,24 @@ test('SIGTERM mid-stream: what was read is output, the state is saved, exit 143'
   const again = cli(['--state', state], GOOD('2') + '\n' + GOOD('5') + '\n')
   assert.deepEqual(again.lines.map((l) => JSON.parse(l).r), ['5'])
 })
+
+test('generate: same seed, same bytes; the unique count it states is what dedup finds, in every format', () => {
+  const a = cli(['generate', '--count', '500', '--dup-rate', '0.3', '--seed', '9'])
+  const b = cli(['generate', '--count', '500', '--dup-rate', '0.3', '--seed', '9'])
+  assert.equal(a.stdout, b.stdout)
+  const stated = Number(/unique (\d+)/.exec(a.stderr)?.[1])
+  assert.ok(stated > 300 && stated < 500, a.stderr)
+  for (const format of ['ndjson', 'json', 'export']) {
+    const data = cli(['generate', '--count', '500', '--dup-rate', '0.3', '--seed', '9', '--format', format]).stdout
+    const r = cli(['--quiet'], data)
+    assert.equal(r.lines.length, stated, format)
+  }
+})
+
+test('generate into a reader that goes away ends cleanly', async () => {
+  const child = cliAsync(['generate', '--count', '100000'])
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+  child.stdout.destroy()
+  const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  assert.equal(status, 0)
+})

@@ -27,24 +27,38 @@ Examples:
   $ kion-dedup generate --count 1000 --format export > export.json`,
     )
     .action(async (opts: GenerateCliOptions) => {
-      let pending: Promise<void> = Promise.resolve()
-      const parts: string[] = []
-      let size = 0
-      const write = (s: string) => {
-        parts.push(s)
-        size += s.length
-        if (size > 1 << 20) {
-          const data = parts.join('')
-          parts.length = 0
-          size = 0
-          if (!io.stdout.write(data)) pending = Promise.all([pending, new Promise<void>((r) => io.stdout.once('drain', () => r()))]).then(() => undefined)
+      const pieces = generate(opts)
+      let closed = false
+      const onError = () => (closed = true)
+      io.stdout.on('error', onError)
+      for (;;) {
+        if (closed) {
+          // The reader went away (`| head`): a normal end for a producer.
+          io.stdout.off('error', onError)
+          return done(EXIT.ok)
+        }
+        const next = pieces.next()
+        if (next.done) {
+          const { unique, total } = next.value
+          io.stderr.write(`generated ${total} events: unique ${unique}, duplicates ${total - unique}\n`)
+          break
+        }
+        // Wait for a slow reader instead of buffering the whole output in memory.
+        if (!io.stdout.write(next.value)) {
+          await new Promise<void>((resolve) => {
+            const wake = () => {
+              io.stdout.off('drain', wake)
+              io.stdout.off('close', wake)
+              io.stdout.off('error', wake)
+              resolve()
+            }
+            io.stdout.on('drain', wake)
+            io.stdout.on('close', wake)
+            io.stdout.on('error', wake)
+          })
         }
       }
-      // Generation is synchronous; writes are flushed in 1 MiB pieces, and we wait for drains at the end.
-      const { unique, total } = generate(opts, write)
-      io.stdout.write(parts.join(''))
-      await pending
-      io.stderr.write(`generated ${total} events: unique ${unique}, duplicates ${total - unique}\n`)
+      io.stdout.off('error', onError)
       done(EXIT.ok)
     })
 }

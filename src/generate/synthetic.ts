@@ -82,11 +82,18 @@ function exportText(e: Event, indent: string, rawR: string | null): string {
 }
 
 /**
- * Writes `count` events (uniques and retries) through `write`; returns the number of unique
+ * Yields the text of `count` events (uniques and retries); returns the number of unique
  * events. A retry repeats one of the last 1,000 unique events. About 5 % of events carry `r`
  * as a JSON number; some of their retries spell it another way (`…0e-1`).
  */
-export function generate(opts: GenerateOptions, write: (s: string) => void): { unique: number; total: number } {
+export function* generate(opts: GenerateOptions): Generator<string, { unique: number; total: number }> {
+  // Text is handed out in pieces of about 1 MiB, so a consumer can wait for its output to drain.
+  const pending: string[] = []
+  let pendingBytes = 0
+  const write = (text: string) => {
+    pending.push(text)
+    pendingBytes += text.length
+  }
   const rand = prng(opts.seed)
   const base = template()
   const clients = Array.from({ length: Math.max(1, Math.floor(opts.count / 20)) }, () => ({ id: hex(rand, 16), sid: digits(rand, 19), os: OS[Math.floor(rand() * OS.length)] }))
@@ -171,7 +178,13 @@ export function generate(opts: GenerateOptions, write: (s: string) => void): { u
         emit(serialise(e, rand, Math.floor(rand() * 3)), e)
       }
     }
+    if (pendingBytes >= 1 << 20) {
+      yield pending.join('')
+      pending.length = 0
+      pendingBytes = 0
+    }
   }
   flush(true)
+  if (pending.length > 0) yield pending.join('')
   return { unique, total: opts.count }
 }
