@@ -62,6 +62,7 @@ export class DedupPipeline implements FrameHandler {
   private sourceIndex = -1
   private readonly sourceNames: string[] = []
   private ordinal = 0
+  private lastArrival = -Infinity
   /** First run-wide event number of each source, to name the source of a first occurrence. */
   private readonly sourceStarts: number[] = []
   private stopRequested: string | null = null
@@ -209,7 +210,11 @@ export class DedupPipeline implements FrameHandler {
 
   private append(buf: Buffer, start: number, end: number): number {
     const slab = this.slab
-    if (slab.count === 0) slab.arrival = (this.options.now ?? Date.now)()
+    if (slab.count === 0) {
+      // Never backwards: a wall clock stepped back must not make fresh events look older than the window.
+      this.lastArrival = Math.max(this.lastArrival, (this.options.now ?? Date.now)())
+      slab.arrival = this.lastArrival
+    }
     const k = slab.append(buf, start, end)
     const p = this.framer!.position
     slab.sources.push(this.sourceIndex)
