@@ -115,3 +115,20 @@ test('format detection', () => {
   assert.equal(d('   ', false), null)
   assert.equal(d('{"abc', false), null)
 })
+
+test('later objects whose first member holds an array are events, not another export wrapper', () => {
+  const seen = frame('json', '{\n "id": 1\n}\n{"tags":["a"],"id":2}\n{\n "id": 3\n}\n')
+  assert.deepEqual(seen.events, ['{"id":1}', '{"tags":["a"],"id":2}', '{"id":3}'])
+})
+
+test('a number cut by a chunk boundary is read whole', () => {
+  const seen = frame('json', '[{"id":1},123,{"id":2}]', [12])
+  assert.deepEqual(seen.events, ['{"id":1}', '{"id":2}'])
+  assert.deepEqual(seen.rejects, ['2: not a JSON object'])
+})
+
+test('NDJSON: a UTF-8 byte order mark before the first line is skipped', () => {
+  const seen = frame('ndjson', '\ufeff{"id":1}\n{"id":2}\n')
+  assert.deepEqual(seen.events, ['{"id":1}', '{"id":2}'])
+  assert.equal(seen.rejects.length, 0)
+})

@@ -5,7 +5,7 @@
  */
 import type { EventPosition, FrameHandler, Framer } from '../framing.js'
 import { InputError } from '../framing.js'
-import { type JsonScanner, describeByte } from './json-scanner.js'
+import { type JsonScanner, ValueKind, describeByte } from './json-scanner.js'
 
 const State = { Top: 0, ArrayFirst: 1, ArrayNext: 2, ArrayElement: 3, WrapperClose: 4 } as const
 type State = (typeof State)[keyof typeof State]
@@ -24,6 +24,7 @@ export class JsonFramer implements Framer {
   private state: State = State.Top
   private inWrapper = false
   private eof = false
+  private firstValue = true
 
   /** @param scanner scans elements to find their ends; the handler keys from its spans (`prescanned`) */
   constructor(
@@ -84,10 +85,13 @@ export class JsonFramer implements Framer {
         case State.Top:
           if (c === 0x5b /* [ */) {
             this.pos++
+            this.firstValue = false
             this.state = State.ArrayFirst
-          } else if (c === 0x7b /* { */) {
+          } else if (c === 0x7b /* { */ && this.firstValue) {
+            // Only the first top-level value can be the export object; later objects are events (whatever their first member holds).
             const wrapper = exportWrapperAt(b, this.pos)
             if (wrapper === null && !this.eof) return
+            this.firstValue = false
             if (wrapper !== null && wrapper > 0) {
               this.pos = wrapper
               this.inWrapper = true
@@ -95,7 +99,10 @@ export class JsonFramer implements Framer {
             } else if (!this.element()) return
           } else if (this.pos === 0 && this.base === 0 && c === 0xef && b[1] === 0xbb && b[2] === 0xbf) {
             this.pos += 3
-          } else if (!this.element()) return
+          } else {
+            this.firstValue = false
+            if (!this.element()) return
+          }
           break
         case State.ArrayFirst:
           if (c === 0x5d /* ] */) {
@@ -144,6 +151,8 @@ export class JsonFramer implements Framer {
     const scanner = this.scanner
     const p = this.position
     if (scanner.scanPrefix(b, start, b.length)) {
+      // A number that ends where the buffer ends may go on in the next chunk ("1" then "23").
+      if (scanner.valueEnd === b.length && !this.eof && scanner.topKind === ValueKind.Number) return false
       this.pos = scanner.valueEnd
       p.index++
       p.offset = this.base + start

@@ -74,6 +74,8 @@ export class NdjsonFramer implements Framer {
     this.offset += consumed
     this.line++
     if (end > start && buf[end - 1] === CR) end--
+    // A UTF-8 byte order mark before the first line (as some Windows tools write).
+    if (lineOffset === 0 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3
     let first = start
     while (first < end) {
       const c = buf[first]

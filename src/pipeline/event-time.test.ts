@@ -11,5 +11,7 @@ test('event times: ISO 8601 with and without zones, epoch seconds and millisecon
   assert.equal(parseEventTime('1743585305', true), t)
   assert.equal(parseEventTime('1743585305000', true), t)
   assert.equal(parseEventTime('1743585305', false), t)
+  assert.equal(parseEventTime('1960-01-01 00:00:00', false), Date.UTC(1960, 0, 1))
+  assert.equal(new Date(parseEventTime('0001-01-01T00:00:00Z', false)).getUTCFullYear(), 1)
   for (const bad of ['', 'yesterday', '2025-13-01T00:00:00Z', '2025-04-02T25:00:00Z', '02.04.2025']) assert.ok(Number.isNaN(parseEventTime(bad, false)), bad)
 })

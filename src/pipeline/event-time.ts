@@ -17,7 +17,10 @@ export function parseEventTime(text: string, isNumber: boolean): number {
   if (m === null) return NaN
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m
   const ms = Number((frac + '000').slice(0, 3))
-  let t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms)
+  const date = new Date(Date.UTC(2000, Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms))
+  // setUTCFullYear, not Date.UTC, which reads years 0..99 as 1900..1999.
+  date.setUTCFullYear(Number(y))
+  let t = date.getTime()
   if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return NaN
   if (zone !== undefined && zone.toUpperCase() !== 'Z') {
     const sign = zone[0] === '-' ? -1 : 1

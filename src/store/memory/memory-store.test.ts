@@ -79,3 +79,12 @@ test('memory per key stays within the documented bound once the tables have grow
   // 8 bytes a slot at a load between 0.68 and 0.85.
   assert.ok(perKey >= 8 / 0.86 && perKey <= 8 / 0.6, `bytes per key ${perKey}`)
 })
+
+test('times before 1970 (negative buckets) are remembered like any other', () => {
+  const store = new MemoryStore({ windowMs: 7 * 24 * HOUR })
+  for (const t of [Date.UTC(1960, 0, 1), Date.UTC(1, 0, 1) - 1, -1]) {
+    const key = `old-${t}`
+    assert.equal(first(store, key, t), 0)
+    assert.notEqual(first(store, key, t), 0, `a repeat at ${t} is a duplicate`)
+  }
+})

@@ -105,7 +105,8 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {}
 
   private epochFor(bucket: number): number {
-    const id = (bucket % 255) + 1
+    // Buckets before 1970 are negative: keep the id in 1..255 (0 would read as an empty slot).
+    const id = (((bucket % 255) + 255) % 255) + 1
     this.epochNumbers[id] = bucket
     return id
   }
