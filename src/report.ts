@@ -15,8 +15,8 @@ export interface EventPlace {
 export interface DuplicateRecord extends EventPlace {
   type: 'duplicate'
   key: string
-  /** Where the first occurrence was, when known: run-wide event number and its source. */
-  first_seen: { event: number; source: string } | null
+  /** Where the first occurrence was: run-wide event number and source; `{earlier_run: true}` for a key remembered through --state; null when not recorded (--no-first-seen). */
+  first_seen: { event: number; source: string } | { earlier_run: true } | null
 }
 
 export interface RejectRecord extends EventPlace {

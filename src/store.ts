@@ -10,11 +10,14 @@ export interface KeyBatch {
   digests: Uint8Array
   times: Float64Array
   ordinals: Float64Array
-  /** Out: 0 = new (now remembered); n > 0 = duplicate of event n of this run; -1 = duplicate whose first occurrence is not known (an earlier run, or positions not kept). */
+  /** Out: 0 = new (now remembered); n > 0 = duplicate of event n of this run; FIRST_SEEN_EARLIER_RUN; FIRST_SEEN_UNKNOWN (positions not kept). */
   firstSeen: Float64Array
 }
 
+/** A duplicate whose first occurrence was not recorded (--no-first-seen, or past 2^32 events). */
 export const FIRST_SEEN_UNKNOWN = -1
+/** A duplicate of a key remembered by an earlier run (loaded with --state). */
+export const FIRST_SEEN_EARLIER_RUN = -2
 
 export interface StoreStats {
   /** Keys remembered now. */

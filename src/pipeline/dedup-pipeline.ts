@@ -9,7 +9,7 @@ import { Slab, SlabStatus } from '../key/slab.js'
 import { InlineKeyer, SpanKeyer, type Keyer, type KeyingOptions } from '../key/keyer.js'
 import { WorkerKeyer } from '../key/worker-keyer.js'
 import type { Store, KeyBatch } from '../store.js'
-import { newKeyBatch } from '../store.js'
+import { newKeyBatch, FIRST_SEEN_EARLIER_RUN } from '../store.js'
 import type { Sink } from '../sink.js'
 import type { Source } from '../source/file-source.js'
 import type { EventPlace, PipelineListener, Summary } from '../report.js'
@@ -308,7 +308,7 @@ export class DedupPipeline implements FrameHandler {
           type: 'duplicate',
           ...this.placeOf(slab, k),
           key: digestHex(r.digests.subarray(k * 16, k * 16 + 16)),
-          first_seen: first > 0 ? { event: first, source: this.sourceOf(first) } : null,
+          first_seen: first > 0 ? { event: first, source: this.sourceOf(first) } : first === FIRST_SEEN_EARLIER_RUN ? { earlier_run: true } : null,
         })
       }
     }

@@ -10,7 +10,8 @@ export function textReport(write: (line: string) => void, chalk: ChalkInstance, 
   return {
     duplicate: showDuplicates
       ? (r: DuplicateRecord) => {
-          const first = r.first_seen === null ? 'first seen in an earlier run' : `first seen as event #${r.first_seen.event} (${r.first_seen.source})`
+          const f = r.first_seen
+          const first = f === null ? 'first occurrence not recorded' : 'earlier_run' in f ? 'first seen in an earlier run (--state)' : `first seen as event #${f.event} (${f.source})`
           write(`${chalk.yellow('duplicate')} ${placeText(r)} event #${r.event} key ${r.key}: ${first}\n`)
         }
       : undefined,

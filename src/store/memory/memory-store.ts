@@ -1,6 +1,6 @@
 /** @module The embedded store: segmented fingerprint tables that expire by time bucket. */
 import type { KeyBatch, Store, StoreStats } from '../../store.js'
-import { FIRST_SEEN_UNKNOWN } from '../../store.js'
+import { FIRST_SEEN_EARLIER_RUN, FIRST_SEEN_UNKNOWN } from '../../store.js'
 import { FingerprintTable } from './fingerprint-table.js'
 
 export interface MemoryStoreOptions {
@@ -17,6 +17,7 @@ export interface MemoryStoreOptions {
 }
 
 export const DEFAULT_BUCKETS = 8
+const NO_ORDINAL = 0xffffffff
 export const MAX_FINGERPRINT_BITS = 56
 const DEFAULT_SEGMENTS = 64
 
@@ -86,9 +87,14 @@ export class MemoryStore implements Store {
       const hi = (((d[o + 8] << 24) | (d[o + 9] << 16) | (d[o + 10] << 8) | d[o + 11]) & this.hiMask) >>> 0
       const lo = ((d[o + 12] << 16) | (d[o + 13] << 8) | d[o + 14]) & this.loMask
       const ordinal = batch.ordinals[i]
-      const slot = table.findOrInsert(hi, lo, epoch, ordinal <= 0xffffffff ? ordinal : 0)
+      // Slot ordinals: 0 = loaded from a state file, NO_ORDINAL = not representable.
+      const slot = table.findOrInsert(hi, lo, epoch, ordinal < NO_ORDINAL ? ordinal : NO_ORDINAL)
       if (slot < 0) batch.firstSeen[i] = 0
-      else batch.firstSeen[i] = table.ordinals !== null && table.ordinals[slot] !== 0 ? table.ordinals[slot] : FIRST_SEEN_UNKNOWN
+      else if (table.ordinals === null) batch.firstSeen[i] = FIRST_SEEN_UNKNOWN
+      else {
+        const first = table.ordinals[slot]
+        batch.firstSeen[i] = first === 0 ? FIRST_SEEN_EARLIER_RUN : first === NO_ORDINAL ? FIRST_SEEN_UNKNOWN : first
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryStore } from './memory-store.js'
 import { saveState, loadState, StateFileError } from './state-file.js'
-import { newKeyBatch } from '../../store.js'
+import { newKeyBatch, FIRST_SEEN_EARLIER_RUN } from '../../store.js'
 import { digestOf } from '../../../test/store/contract.js'
 
 const FIELDS = ['client_id', 'r']
@@ -44,7 +44,7 @@ test('round trip: every saved key is a duplicate after loading; a new key is not
   assert.equal(r.slice(0, -1).filter((v) => v === 0).length, 0)
   assert.equal(r[r.length - 1], 0)
   // First occurrences from an earlier run have no position in this one.
-  assert.equal(r[0], -1)
+  assert.equal(r[0], FIRST_SEEN_EARLIER_RUN)
 })
 
 test('a missing file starts empty', () => {
