@@ -87,6 +87,12 @@ test('exit statuses: usage 2, missing file 1, broken structure 1 with its positi
   assert.equal(usage.status, 2)
   assert.match(usage.stderr, /expected a duration such as 7d/)
   assert.equal(cli(['--format', 'xml']).status, 2)
+  for (const where of [['--report', '/nonexistent/r.ndjson'], ['--rejects', '/nonexistent/x.ndjson'], ['-o', '/nonexistent/u.ndjson']]) {
+    const r = cli([...where, join(FIXTURES, 'events.ndjson')])
+    assert.equal(r.status, 1, where.join(' '))
+    assert.match(r.stderr, /^kion-dedup: no such file: \/nonexistent\//)
+    assert.equal(r.stdout, '')
+  }
   const missing = cli(['/nonexistent/events.ndjson'])
   assert.equal(missing.status, 1)
   assert.match(missing.stderr, /no such file: \/nonexistent\/events.ndjson/)

@@ -1,7 +1,7 @@
 /** @module `kion-dedup [FILE...]`: the main job. Parses nothing itself: commander hands it typed options. */
 import { Command, Option } from 'commander'
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { writeFileSync } from 'node:fs'
+import { openSync, writeFileSync } from 'node:fs'
 import { Chalk } from 'chalk'
 import { DedupPipeline, type Clock } from '../pipeline/dedup-pipeline.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
@@ -102,9 +102,16 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
 
   const owned: WriteStream[] = []
-  const fileWriter = (path: string) => {
-    const s = createWriteStream(path)
+  let fileError: Error | null = null
+  /** Opened now, so that a bad path fails before any output; a write error later fails the run (exit 1). */
+  const openForWriting = (path: string): WriteStream => {
+    const s = createWriteStream(path, { fd: openSync(path, 'w') })
+    s.on('error', (e) => (fileError ??= new Error(`${path}: ${e.message}`)))
     owned.push(s)
+    return s
+  }
+  const fileWriter = (path: string) => {
+    const s = openForWriting(path)
     return (line: string) => void s.write(line)
   }
   const listeners: PipelineListener[] = []
@@ -115,7 +122,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const bar = opts.progress && !opts.quiet && io.stderr.isTTY === true && total !== null && total > 0 ? progressBar(total, io.stderr as NodeJS.WriteStream) : null
   if (bar) listeners.push(bar)
 
-  const out = opts.output !== undefined ? createWriteStream(opts.output) : io.stdout
+  const out = opts.output !== undefined ? createWriteStream(opts.output, { fd: openSync(opts.output, 'w') }) : io.stdout
   const sink = new StreamSink(out, opts.output !== undefined)
   pipeline = new DedupPipeline(
     {
@@ -167,13 +174,15 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     if (opts.state !== undefined) saveState(opts.state, store, opts.key, opts.clock)
     if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(summary) + '\n')
     if (!opts.quiet) say(formatSummary(summary, chalk))
+    await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))
+    if (fileError !== null) throw fileError
     if (signal !== null) return SIGNAL_EXIT[signal]
     if (opts.strict && summary.rejected > 0) return EXIT.rejects
     return EXIT.ok
   } finally {
     bar?.stop()
     handlers.forEach(([name, h]) => io.signals.off(name, h))
-    await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))
+    for (const s of owned) if (!s.writableEnded) s.end()
     if (outputClosed) io.stdout.destroy()
     // A stop may leave stdin mid-read; let the process end rather than wait for more input.
     if (signal !== null || outputClosed) io.stdin.destroy()
