@@ -132,3 +132,26 @@ test('NDJSON: a UTF-8 byte order mark before the first line is skipped', () => {
   assert.deepEqual(seen.events, ['{"id":1}', '{"id":2}'])
   assert.equal(seen.rejects.length, 0)
 })
+
+test('--max-event-bytes: an over-long line is rejected with its start and the stream goes on, in any chunking', () => {
+  const long = `{"id":"${'x'.repeat(5000)}"}`
+  const text = `{"id":1}\n${long}\n{"id":2}\n`
+  for (const cuts of [[], [100], [20, 1000, 3000, 4990]]) {
+    const seen: string[] = []
+    const handler: FrameHandler = {
+      span: (buf, start, end) => void seen.push(buf.subarray(start, end).toString()),
+      reject: (_buf, start, end, reason) => void seen.push(`reject ${end - start}: ${reason}`),
+    }
+    const framer = new NdjsonFramer(handler, 't', 1000)
+    let at = 0
+    for (const cut of [...cuts, text.length]) {
+      framer.push(Buffer.from(text.slice(at, cut)))
+      at = cut
+    }
+    framer.end()
+    assert.equal(seen.length, 3, String(cuts))
+    assert.equal(seen[0], '{"id":1}')
+    assert.match(seen[1], /^reject 1024: line longer than 1000 bytes/)
+    assert.equal(seen[2], '{"id":2}')
+  }
+})

@@ -156,7 +156,10 @@ export class JsonFramer implements Framer {
       this.pos = scanner.valueEnd
       p.index++
       p.offset = this.base + start
-      this.handler.span(b, start, this.pos, true)
+      if (this.pos - start > this.maxEventBytes) {
+        const head = b.subarray(start, start + 1024)
+        this.handler.reject(head, 0, head.length, `element longer than ${this.maxEventBytes} bytes (--max-event-bytes); skipped (its first ${head.length} bytes are kept here)`, this.base + start)
+      } else this.handler.span(b, start, this.pos, true)
       return true
     }
     if (scanner.errorAtEnd && !this.eof) return false

@@ -1,8 +1,10 @@
 /** @module NDJSON framing: one event a line; blank lines ignored; CRLF accepted. A bad line is rejected later, when keyed, and the stream goes on. */
 import type { EventPosition, FrameHandler, Framer } from '../framing.js'
-import { InputError } from '../framing.js'
 
 const LF = 0x0a
+const EMPTY = Buffer.alloc(0)
+/** How much of an over-long line the reject record keeps. */
+const OVERSIZE_HEAD_BYTES = 1024
 const CR = 0x0d
 
 export class NdjsonFramer implements Framer {
@@ -14,6 +16,9 @@ export class NdjsonFramer implements Framer {
   /** Source offset of the next unconsumed byte. */
   private offset = 0
   private line = 0
+  /** In a line longer than the limit: its bytes are counted and dropped until its end. */
+  private oversize = false
+  private oversizeHead: Buffer = EMPTY
 
   constructor(
     private readonly handler: FrameHandler,
@@ -31,11 +36,16 @@ export class NdjsonFramer implements Framer {
         this.keep(chunk)
         return
       }
-      this.carry.push(chunk.subarray(0, nl))
-      const joined = Buffer.concat(this.carry, this.carryLength + nl)
-      this.carry = []
-      this.carryLength = 0
-      this.onLine(joined, 0, joined.length, joined.length + 1)
+      if (this.oversize) {
+        this.carryLength += nl
+        this.rejectOversize(this.carryLength + 1)
+      } else {
+        this.carry.push(chunk.subarray(0, nl))
+        const joined = Buffer.concat(this.carry, this.carryLength + nl)
+        this.carry = []
+        this.carryLength = 0
+        this.onLine(joined, 0, joined.length, joined.length + 1)
+      }
       pos = nl + 1
     }
     const len = chunk.length
@@ -51,7 +61,8 @@ export class NdjsonFramer implements Framer {
   }
 
   end(): void {
-    if (this.carryLength > 0) {
+    if (this.oversize) this.rejectOversize(this.carryLength)
+    else if (this.carryLength > 0) {
       const joined = Buffer.concat(this.carry, this.carryLength)
       this.carry = []
       this.carryLength = 0
@@ -61,11 +72,30 @@ export class NdjsonFramer implements Framer {
 
   private keep(part: Buffer): void {
     this.carryLength += part.length
-    if (this.carryLength > this.maxLineBytes) {
-      throw new InputError(`line ${this.line + 1} is longer than ${this.maxLineBytes} bytes (--max-event-bytes)`, this.position.source, this.offset)
-    }
+    if (this.oversize) return
     // Copy: the chunk's memory may be reused by the reader once push returns.
     this.carry.push(Buffer.from(part))
+    if (this.carryLength > this.maxLineBytes) {
+      // Too long to hold: keep its start for the reject record and skip the rest of the line.
+      this.oversizeHead = Buffer.concat(this.carry).subarray(0, OVERSIZE_HEAD_BYTES)
+      this.carry = []
+      this.oversize = true
+    }
+  }
+
+  /** Rejects the over-long line that ends now; `consumed` counts it and its terminator. */
+  private rejectOversize(consumed: number): void {
+    const lineOffset = this.offset
+    this.offset += consumed
+    this.line++
+    const p = this.position
+    p.line = this.line
+    p.index++
+    p.offset = lineOffset
+    this.handler.reject(this.oversizeHead, 0, this.oversizeHead.length, `line longer than ${this.maxLineBytes} bytes (--max-event-bytes); skipped (its first ${this.oversizeHead.length} bytes are kept here)`, lineOffset)
+    this.oversize = false
+    this.oversizeHead = EMPTY
+    this.carryLength = 0
   }
 
   /** `consumed` counts the line and its terminator, to keep source offsets exact. */
@@ -87,6 +117,11 @@ export class NdjsonFramer implements Framer {
     p.line = this.line
     p.index++
     p.offset = lineOffset
+    if (end - start > this.maxLineBytes) {
+      const head = Buffer.from(buf.subarray(start, start + OVERSIZE_HEAD_BYTES))
+      this.handler.reject(head, 0, head.length, `line longer than ${this.maxLineBytes} bytes (--max-event-bytes); skipped (its first ${head.length} bytes are kept here)`, lineOffset)
+      return
+    }
     // Validation and keying happen after framing (possibly on worker threads): a line is only cut out here.
     this.handler.span(buf, start, end, false)
   }
