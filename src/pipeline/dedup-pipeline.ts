@@ -31,6 +31,10 @@ export interface PipelineOptions {
 }
 
 const STOP = Symbol('stop')
+const IDLE = Symbol('idle')
+const IDLE_MS = 1
+/** A slab goes to keying once it holds this much (or at the end of a source, or when input pauses). */
+const SLAB_TARGET_BYTES = 1 << 20
 /** A slab is handed to keying at the end of each input chunk (1 MiB), so it holds about that much. */
 const SLAB_BYTES = 1536 * 1024
 const SLAB_EVENTS = 1024
@@ -67,6 +71,8 @@ export class DedupPipeline implements FrameHandler {
   private readonly sourceStarts: number[] = []
   private stopRequested: string | null = null
   private signalStop: () => void = () => {}
+  /** The read that an IDLE left running, to be awaited next. */
+  private pendingNext: Promise<IteratorResult<Buffer>> | undefined
   readonly counts = { read: 0, unique: 0, duplicate: 0, rejected: 0, rawBytes: 0 }
   readonly formats: Record<string, string> = {}
 
@@ -105,7 +111,13 @@ export class DedupPipeline implements FrameHandler {
         let head: Buffer | null = null
         const chunks = source.chunks()[Symbol.asyncIterator]()
         for (;;) {
-          const next = await this.nextOrStop(chunks)
+          let next = await this.nextOrStop(chunks, this.slab.count > 0)
+          if (next === IDLE) {
+            // No more input right now: deliver what the slab holds, then wait.
+            await this.dispatch()
+            next = await this.nextOrStop(chunks, false, this.pendingNext)
+            if (next === IDLE) throw new Error('unreachable: a wait without an idle timer returned IDLE')
+          }
           if (next === STOP) {
             stopped = this.stopRequested ?? 'stopped'
             // Not awaited: a generator blocked on idle input would hold the return until input comes.
@@ -129,7 +141,8 @@ export class DedupPipeline implements FrameHandler {
             head = null
           }
           this.framer.push(data)
-          await this.dispatch()
+          // Small chunks (a pipe gives 64 KiB) are gathered into one slab: a slab each costs more than the events in it.
+          if (this.slab.used >= SLAB_TARGET_BYTES) await this.dispatch()
           this.listener.progress?.(this.counts.rawBytes, this.counts.read)
           if (this.stopRequested !== null) {
             stopped = this.stopRequested
@@ -177,11 +190,19 @@ export class DedupPipeline implements FrameHandler {
    * every chunk against one long-lived promise would keep each chunk reachable (a leak
    * that bench/ measured as RSS growing with the input).
    */
-  private nextOrStop(chunks: AsyncIterator<Buffer>): Promise<IteratorResult<Buffer> | typeof STOP> {
+  private nextOrStop(
+    chunks: AsyncIterator<Buffer>,
+    idleAfterMs: boolean,
+    pending?: Promise<IteratorResult<Buffer>>,
+  ): Promise<IteratorResult<Buffer> | typeof STOP | typeof IDLE> {
     if (this.stopRequested !== null) return Promise.resolve(STOP)
-    return new Promise<IteratorResult<Buffer> | typeof STOP>((resolve, reject) => {
+    const next = pending ?? chunks.next()
+    this.pendingNext = next
+    return new Promise<IteratorResult<Buffer> | typeof STOP | typeof IDLE>((resolve, reject) => {
       this.signalStop = () => resolve(STOP)
-      chunks.next().then(resolve, reject)
+      next.then(resolve, reject)
+      // With events waiting in the slab, wait for more input only briefly (IDLE), so that output never lags input by more than that.
+      if (idleAfterMs) setTimeout(() => resolve(IDLE), IDLE_MS)
     }).finally(() => (this.signalStop = () => {}))
   }
 
