@@ -142,7 +142,12 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
 
   let signal: string | null = null
   const onSignal = (name: string) => () => {
-    if (signal !== null) process.exit(SIGNAL_EXIT[name])
+    if (signal !== null) {
+      // A second signal: the first is still waiting (typically on a reader that stopped reading).
+      // Exit at once without saving --state: a rerun may deliver some events again, but loses none.
+      say(`kion-dedup: second ${name}: exiting now${opts.state !== undefined ? `; state not saved to ${opts.state}` : ''}\n`)
+      process.exit(SIGNAL_EXIT[name])
+    }
     signal = name
     pipeline!.stop(`received ${name}`)
   }
