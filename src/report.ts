@@ -46,5 +46,4 @@ export interface PipelineListener {
   duplicate?(record: DuplicateRecord): void
   reject?(record: RejectRecord, input: Uint8Array): void
   progress?(rawBytes: number, events: number): void
-  done?(summary: Summary): void | Promise<void>
 }

@@ -188,6 +188,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     bar?.stop()
     handlers.forEach(([name, h]) => io.signals.off(name, h))
     for (const s of owned) if (!s.writableEnded) s.end()
+    await store.close()
     if (outputClosed) io.stdout.destroy()
     // A stop may leave stdin mid-read; let the process end rather than wait for more input.
     if (signal !== null || outputClosed) io.stdin.destroy()

@@ -26,7 +26,6 @@ export class KeyError extends Error {}
  */
 export class KeyEncoder {
   private scratch = Buffer.allocUnsafe(1024)
-  length = 0
 
   constructor(
     readonly fields: readonly string[],
@@ -72,7 +71,6 @@ export class KeyEncoder {
         throw new KeyError(`key field "${fields[f]}" holds an ${KIND_NAMES[kind]}, not a string, number, boolean or null`)
       }
     }
-    this.length = pos
     return this.scratch.subarray(0, pos)
   }
 

@@ -13,7 +13,6 @@ export interface KeyingOptions {
 
 /** Keys a slab; resolves (or returns) once every event in it has a result. */
 export interface Keyer {
-  readonly threads: number
   key(slab: Slab): void | Promise<void>
   close(): Promise<void>
 }
@@ -111,7 +110,6 @@ export class SpanKeyer {
 
 /** Keys on the calling thread. */
 export class InlineKeyer implements Keyer {
-  readonly threads = 0
   private readonly keyer: SpanKeyer
 
   constructor(options: KeyingOptions) {

@@ -41,7 +41,6 @@ export class Slab {
   arrival = 0
 
   constructor(
-    readonly id: number,
     private byteCapacity: number,
     private capacity: number,
   ) {
@@ -60,11 +59,6 @@ export class Slab {
     this.indexes.length = 0
     this.offsets.length = 0
     this.ordinals.length = 0
-  }
-
-  /** Whether `n` more bytes fit without growing (a slab always takes at least one event). */
-  fits(n: number): boolean {
-    return this.count === 0 || (this.used + n <= this.byteCapacity && this.count < this.capacity)
   }
 
   /** Copies one event in; returns its index. */

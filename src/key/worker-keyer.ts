@@ -16,10 +16,7 @@ export class WorkerKeyer implements Keyer {
   private readonly queues: Pending[][]
   private next = 0
 
-  constructor(
-    readonly threads: number,
-    options: KeyingOptions,
-  ) {
+  constructor(threads: number, options: KeyingOptions) {
     this.workers = Array.from({ length: threads }, () => new Worker(new URL('./key-worker.js', import.meta.url), { workerData: options }))
     this.queues = this.workers.map(() => [])
     this.workers.forEach((w, i) => {

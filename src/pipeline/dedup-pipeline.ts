@@ -31,6 +31,7 @@ export interface PipelineOptions {
 }
 
 const STOP = Symbol('stop')
+const NO_REASONS: ReadonlyMap<number, string> = new Map()
 const IDLE = Symbol('idle')
 const IDLE_MS = 1
 /** A slab goes to keying once it holds this much (or at the end of a source, or when input pauses). */
@@ -85,7 +86,7 @@ export class DedupPipeline implements FrameHandler {
     const keying: KeyingOptions = { keyFields: options.keyFields, allowMissing: options.allowMissing, timeField: options.clock === 'event' ? options.timeField : null }
     this.keying = keying
     this.inlineKeyer = new SpanKeyer(keying)
-    for (let i = 0; i < options.threads + 2; i++) this.free.push(new Slab(i, SLAB_BYTES, SLAB_EVENTS))
+    for (let i = 0; i < options.threads + 2; i++) this.free.push(new Slab(SLAB_BYTES, SLAB_EVENTS))
     this.slab = this.free.pop()!
   }
 
@@ -280,7 +281,7 @@ export class DedupPipeline implements FrameHandler {
   /** Checks a keyed slab against the store and delivers its events in order. */
   private async settle(slab: Slab): Promise<void> {
     const r = slab.results
-    const reasons = new Map(slab.reasons)
+    const reasons = slab.reasons.length > 0 ? new Map(slab.reasons) : NO_REASONS
     const batch = this.batchFor(slab.count)
     let b = 0
     for (let k = 0; k < slab.count; k++) {

@@ -50,10 +50,6 @@ export class FingerprintTable {
     }
   }
 
-  epochAt(slot: number): number {
-    return this.words[slot * 2 + 1] & 0xff
-  }
-
   /** Rehashes into `capacity` slots, keeping the slots whose epoch `keep` accepts. The home position is re-derived from the fingerprint, as the table does not store the hash. */
   resize(capacity: number, keep: (epoch: number) => boolean): void {
     const oldWords = this.words
