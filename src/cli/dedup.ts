@@ -59,7 +59,7 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .option('--report <file>', 'write duplicates and rejects as NDJSON records to FILE instead of text on stderr')
     .option('--rejects <file>', 'write each rejected input, verbatim, with its reason, as NDJSON to FILE')
     .option('--stats-json <file>', 'write the summary as one JSON object to FILE')
-    .option('-q, --quiet', 'print only errors on stderr (no duplicate lines, no summary)')
+    .option('-q, --quiet', 'no duplicate lines, progress or summary on stderr; rejects and errors still show')
     .option('--strict', `exit ${EXIT.rejects} when any input was rejected`)
     .option('--state <file>', 'load remembered keys from FILE at start, save them at the end and on SIGINT/SIGTERM')
     .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')

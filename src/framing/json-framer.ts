@@ -25,6 +25,10 @@ export class JsonFramer implements Framer {
   private inWrapper = false
   private eof = false
   private firstValue = true
+  /** Chunks held back while an unfinished element waits to reach `waitFor` bytes. */
+  private held: Buffer[] = []
+  private heldBytes = 0
+  private waitFor = 0
 
   /** @param scanner scans elements to find their ends; the handler keys from its spans (`prescanned`) */
   constructor(
@@ -37,13 +41,23 @@ export class JsonFramer implements Framer {
   }
 
   push(chunk: Buffer): void {
-    if (this.pos < this.buf.length) {
-      const rest = this.buf.length - this.pos
-      if (rest > this.maxEventBytes) this.fail(`an event is longer than ${this.maxEventBytes} bytes (--max-event-bytes)`, this.pos)
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk])
+    const rest = this.buf.length - this.pos
+    if (this.waitFor > 0 && rest + this.heldBytes + chunk.length < this.waitFor) {
+      // An unfinished element: hold chunks until it has doubled before scanning it again, so a
+      // large element arriving in small chunks costs linear, not quadratic, time.
+      this.held.push(Buffer.from(chunk))
+      this.heldBytes += chunk.length
+      return
+    }
+    if (rest + this.heldBytes > this.maxEventBytes) this.fail(`an event is longer than ${this.maxEventBytes} bytes (--max-event-bytes)`, this.pos)
+    if (rest > 0 || this.held.length > 0) {
+      this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.held, chunk])
+      this.held = []
+      this.heldBytes = 0
     } else {
       this.buf = chunk
     }
+    this.waitFor = 0
     this.base += this.pos
     this.pos = 0
     this.run()
@@ -56,6 +70,13 @@ export class JsonFramer implements Framer {
   }
 
   end(): void {
+    if (this.held.length > 0) {
+      this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.held])
+      this.base += this.pos
+      this.pos = 0
+      this.held = []
+      this.heldBytes = 0
+    }
     this.eof = true
     this.run()
     if (this.state !== State.Top) {
@@ -152,7 +173,10 @@ export class JsonFramer implements Framer {
     const p = this.position
     if (scanner.scanPrefix(b, start, b.length)) {
       // A number that ends where the buffer ends may go on in the next chunk ("1" then "23").
-      if (scanner.valueEnd === b.length && !this.eof && scanner.topKind === ValueKind.Number) return false
+      if (scanner.valueEnd === b.length && !this.eof && scanner.topKind === ValueKind.Number) {
+        this.waitFor = 1
+        return false
+      }
       this.pos = scanner.valueEnd
       p.index++
       p.offset = this.base + start
@@ -162,7 +186,10 @@ export class JsonFramer implements Framer {
       } else this.handler.span(b, start, this.pos, true)
       return true
     }
-    if (scanner.errorAtEnd && !this.eof) return false
+    if (scanner.errorAtEnd && !this.eof) {
+      this.waitFor = Math.max(2 * (b.length - start), 64 * 1024)
+      return false
+    }
     // Invalid JSON inside an element: find where the element ends by its brackets and strings alone; it is rejected when keyed, and the stream goes on.
     let end = skipBalanced(b, start)
     if (end < 0) {

@@ -131,7 +131,8 @@ export class DedupPipeline implements FrameHandler {
           if (this.framer === null) {
             // Detection may need more than one chunk when a source starts slowly (stdin).
             const candidate: Buffer = head === null ? chunk : Buffer.concat([head, chunk])
-            const format = this.options.format === 'auto' ? detectFormat(candidate, false) : this.options.format
+            // Past 1 MiB without an answer (an endless first member name): read it as NDJSON, whose lines are rejected one by one.
+            const format = this.options.format !== 'auto' ? this.options.format : candidate.length > 1 << 20 ? 'ndjson' : detectFormat(candidate, false)
             if (format === null) {
               // Kept across reads: copy, as the source reuses its buffer.
               head = head === null ? Buffer.from(chunk) : candidate
