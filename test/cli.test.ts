@@ -97,8 +97,12 @@ test('exit statuses: usage 2, missing file 1, broken structure 1 with its positi
   assert.equal(missing.status, 1)
   assert.match(missing.stderr, /no such file: \/nonexistent\/events.ndjson/)
   assert.equal(missing.stdout, '')
-  const broken = cli([], `[${GOOD('1')} ${GOOD('2')}]`)
+  const statsDir = tempDir()
+  const broken = cli(['--stats-json', join(statsDir, 's.json')], `[${GOOD('1')} ${GOOD('2')}]`)
   assert.equal(broken.status, 1)
+  const partial = JSON.parse(readFileSync(join(statsDir, 's.json'), 'utf8'))
+  assert.equal(partial.unique, 1)
+  assert.match(partial.stopped, /^error: -: byte \d+: expected ','/)
   const at = 1 + GOOD('1').length + 1
   assert.ok(broken.stderr.includes(`-: byte ${at}: expected ',' or ']' after array element 1, found '{'`), broken.stderr)
   assert.equal(broken.lines.length, 1, 'what came before the break is still output')

@@ -162,9 +162,12 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
         return null
       }
       if (e instanceof InputError || e instanceof SourceError) {
-        // Everything before the broken spot was delivered: keep the state consistent with it, then fail.
+        // Everything before the broken spot was delivered: keep the state consistent with it, report, then fail.
         await sink.close()
         if (opts.state !== undefined) saveState(opts.state, store, opts.key, opts.clock)
+        const partial = pipeline!.summary(`error: ${e.message}`)
+        if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(partial) + '\n')
+        if (!opts.quiet) say(formatSummary(partial, chalk))
       }
       throw e
     })

@@ -67,6 +67,7 @@ export class DedupPipeline implements FrameHandler {
   private sourceIndex = -1
   private readonly sourceNames: string[] = []
   private ordinal = 0
+  private started = performance.now()
   private lastArrival = -Infinity
   /** First run-wide event number of each source, to name the source of a first occurrence. */
   private readonly sourceStarts: number[] = []
@@ -101,7 +102,7 @@ export class DedupPipeline implements FrameHandler {
   }
 
   async run(sources: readonly Source[]): Promise<Summary> {
-    const started = performance.now()
+    this.started = performance.now()
     let stopped: string | undefined
     try {
       outer: for (const source of sources) {
@@ -170,7 +171,12 @@ export class DedupPipeline implements FrameHandler {
       }
     }
     await this.sink.flush()
-    const elapsed = performance.now() - started
+    return this.summary(stopped)
+  }
+
+  /** Counts so far; also for a run that failed part way (`stopped` says why). */
+  summary(stopped?: string): Summary {
+    const elapsed = performance.now() - this.started
     const st = this.store.stats()
     return {
       read: this.counts.read,
