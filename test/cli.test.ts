@@ -221,3 +221,19 @@ test('generate into a reader that goes away ends cleanly', async () => {
   const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
   assert.equal(status, 0)
 })
+
+test('--approx: Bloom filters instead of the exact store; no --state with it', () => {
+  const dir = tempDir()
+  const stats = join(dir, 's.json')
+  const r = cli(['--approx', '--fp-rate', '0.001', '--stats-json', stats, join(FIXTURES, 'events.ndjson')])
+  assert.equal(r.status, 0, r.stderr)
+  const s = JSON.parse(readFileSync(stats, 'utf8'))
+  assert.equal(s.store.backend, 'approx')
+  assert.equal(s.read, expected.read)
+  // Every repeat is caught; a unique event may be lost only at the stated rate (none here).
+  assert.equal(s.unique, expected.unique)
+  const both = cli(['--approx', '--state', join(dir, 'x.state')], GOOD('1') + '\n')
+  assert.equal(both.status, 2)
+  assert.match(both.stderr, /--state works with the exact store only/)
+  assert.equal(cli(['--approx', '--fp-rate', '0']).status, 2)
+})

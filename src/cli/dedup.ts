@@ -12,9 +12,11 @@ import { SinkClosedError } from '../sink.js'
 import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, combine } from '../report/index.js'
 import type { PipelineListener } from '../report.js'
 import { InputError, type InputFormat } from '../framing.js'
-import { parseDuration, parseFieldList, parseBytes, parseCount } from './parse.js'
+import { parseDuration, parseFieldList, parseBytes, parseCount, parseProbability } from './parse.js'
+import { ApproxStore } from '../store/approx/index.js'
+import type { Store } from '../store.js'
 import { availableParallelism } from 'node:os'
-import { EXIT, SIGNAL_EXIT } from './errors.js'
+import { EXIT, SIGNAL_EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 
 export interface DedupOptions {
@@ -36,6 +38,8 @@ export interface DedupOptions {
   firstSeen: boolean
   maxEventBytes: number
   threads: number
+  approx?: boolean
+  fpRate: number
 }
 
 /** One worker per core, as the main thread mostly waits on them (measured in bench/: README "Threads"). */
@@ -64,6 +68,8 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .option('--state <file>', 'load remembered keys from FILE at start, save them at the end and on SIGINT/SIGTERM')
     .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')
     .option('--no-first-seen', 'do not keep first-occurrence positions (4 bytes less per key)')
+    .option('--approx', 'remember keys in Bloom filters instead: less memory, but a share (--fp-rate) of unique events is dropped')
+    .addOption(new Option('--fp-rate <rate>', 'with --approx: the share of unique events that may be dropped').argParser(parseProbability).default(0.001))
     .addOption(new Option('--max-event-bytes <size>', 'longest event accepted').argParser(parseBytes).default(64 * 1024 * 1024, '64m'))
     .addOption(
       new Option('--threads <n>', 'worker threads that validate and key NDJSON events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
@@ -95,8 +101,10 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const chalk = new Chalk({ level: colour ? 1 : 0 })
   const say = (s: string) => void io.stderr.write(s)
 
-  const store = new MemoryStore({ windowMs: opts.window, keepFirstSeen: opts.firstSeen })
-  if (opts.state !== undefined) loadState(opts.state, store, opts.key, opts.clock)
+  if (opts.approx === true && opts.state !== undefined) throw new UsageError('--state works with the exact store only, not with --approx')
+  const exact = opts.approx === true ? null : new MemoryStore({ windowMs: opts.window, keepFirstSeen: opts.firstSeen })
+  const store: Store = exact ?? new ApproxStore({ windowMs: opts.window, fpRate: opts.fpRate })
+  if (opts.state !== undefined && exact !== null) loadState(opts.state, exact, opts.key, opts.clock)
 
   let pipeline: DedupPipeline | null = null
   const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
@@ -164,7 +172,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
       if (e instanceof InputError || e instanceof SourceError) {
         // Everything before the broken spot was delivered: keep the state consistent with it, report, then fail.
         await sink.close()
-        if (opts.state !== undefined) saveState(opts.state, store, opts.key, opts.clock)
+        if (opts.state !== undefined) saveState(opts.state, exact!, opts.key, opts.clock)
         const partial = pipeline!.summary(`error: ${e.message}`)
         if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(partial) + '\n')
         if (!opts.quiet) say(formatSummary(partial, chalk))
@@ -179,7 +187,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
       return EXIT.ok
     }
     await sink.close()
-    if (opts.state !== undefined) saveState(opts.state, store, opts.key, opts.clock)
+    if (opts.state !== undefined) saveState(opts.state, exact!, opts.key, opts.clock)
     if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(summary) + '\n')
     if (!opts.quiet) say(formatSummary(summary, chalk))
     await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))

@@ -17,14 +17,17 @@ export const EXIT = {
 /** 128 + the signal number, as shells report a death by signal. */
 export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 
+/** A bad combination of options found after parsing (commander reports the rest itself); exit 2. */
+export class UsageError extends Error {}
+
 export function exitStatusFor(e: unknown): number {
-  if (e instanceof InvalidArgumentError) return EXIT.usage
+  if (e instanceof UsageError || e instanceof InvalidArgumentError) return EXIT.usage
   return EXIT.failure
 }
 
 /** One line for people: known errors without a stack. */
 export function describeError(e: unknown): string {
-  if (e instanceof InputError || e instanceof StateFileError || e instanceof SourceError) return e.message
+  if (e instanceof InputError || e instanceof StateFileError || e instanceof SourceError || e instanceof UsageError) return e.message
   const err = e as NodeJS.ErrnoException
   if (err && typeof err.code === 'string' && err.path) return `${err.code === 'ENOENT' ? 'no such file' : err.code}: ${err.path}`
   return err instanceof Error ? err.message : String(e)

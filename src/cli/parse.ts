@@ -44,3 +44,10 @@ export function parseCount(text: string): number {
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError(`expected a whole number from 0 to 64, got "${text}"`)
   return n
 }
+
+/** A probability strictly between 0 and 1. */
+export function parseProbability(text: string): number {
+  const n = Number(text)
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`expected a number between 0 and 1 (exclusive), such as 0.001, got "${text}"`)
+  return n
+}

@@ -1,0 +1,1 @@
+export { ApproxStore, type ApproxStoreOptions } from './approx-store.js'
