@@ -3,7 +3,7 @@ import type { ContenderResult } from './contenders.js'
 import type { DataSet, DataFormat } from './data.js'
 import { DUP_RATE, SEED } from './data.js'
 import { machineLine, type Machine } from './machine.js'
-import { BATCH, BLOOM_ERROR_RATE, JS_SET_MAX_ENTRIES, PROJECTED_KEYS, type StoreSection } from './store-bench.js'
+import { BATCH, BLOOM_ERROR_RATE, APPROX_FP_RATE, JS_SET_MAX_ENTRIES, PROJECTED_KEYS, type StoreSection } from './store-bench.js'
 
 export interface Projection {
   keys: number
@@ -72,6 +72,8 @@ function storeTable(s: StoreSection): string[] {
   for (const m of s.memory) {
     rows.push([`MemoryStore keepFirstSeen=${m.keepFirstSeen}`, int(m.keys), fixed(m.nsPerKey, 1), fixed(m.bytesPerKey, 2), mib(m.rssGrowthBytes), `stats().bytes / keys; false duplicates ${m.falseDuplicates}`])
   }
+  const a = s.approx
+  rows.push([`ApproxStore (--approx --fp-rate ${APPROX_FP_RATE})`, int(a.keys), fixed(a.nsPerKey, 1), fixed(a.bytesPerKey, 2), mib(a.rssGrowthBytes), `unique keys lost ${a.falseDuplicates} (${fixed((100 * a.falseDuplicates) / a.keys, 4)} %)`])
   rows.push(['JS Set of 32-char hex strings', int(s.set.keys), fixed(s.set.nsPerKey, 1), fixed(s.set.bytesPerKey, 2), mib(s.set.rssGrowthBytes), 'child --expose-gc; ns incl. hex; bytes = heapUsed delta after gc'])
   const b = s.bloom
   rows.push([`bloom-filters BloomFilter.create(K, ${BLOOM_ERROR_RATE})`, int(b.keys), fixed(b.nsPerKey, 1), fixed(b.bytesPerKey, 2), '-', `has+add a key, ${fixed(b.nsPerOp, 1)} ns/op; false positives ${b.falsePositives} (unique events lost)`])

@@ -6,6 +6,8 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import bloomFilters from 'bloom-filters'
 import { MemoryStore } from '../src/store/memory/index.js'
+import { ApproxStore } from '../src/store/approx/index.js'
+import type { Store } from '../src/store.js'
 import { newKeyBatch } from '../src/store.js'
 import { runTimed } from './child.js'
 
@@ -15,6 +17,7 @@ export const PROJECTED_KEYS = 7 * 86_400 * 500
 /** V8's OrderedHashSet cannot grow past 2^24 entries ("Set maximum size exceeded"). */
 export const JS_SET_MAX_ENTRIES = 2 ** 24
 export const BLOOM_ERROR_RATE = 0.001
+export const APPROX_FP_RATE = 0.001
 const WARM_UP_KEYS = 100_000
 
 export interface MemoryStoreResult {
@@ -45,6 +48,8 @@ export interface BloomResult {
 export interface StoreSection {
   keys: number
   memory: MemoryStoreResult[]
+  /** ApproxStore (--approx) at APPROX_FP_RATE: falseDuplicates are unique events it lost. */
+  approx: Omit<MemoryStoreResult, 'keepFirstSeen'>
   set: SetResult
   bloom: BloomResult
 }
@@ -61,9 +66,13 @@ function collector(): () => void {
 }
 
 function memoryStore(digests: Buffer, keys: number, keepFirstSeen: boolean, gc: () => void): MemoryStoreResult {
+  return { keepFirstSeen, ...storeRun(new MemoryStore({ windowMs: 7 * 86_400_000, keepFirstSeen }), digests, keys, gc) }
+}
+
+/** Inserts `keys` digests into `store` in batches; for every Store implementation alike. */
+function storeRun(store: Store, digests: Buffer, keys: number, gc: () => void): Omit<MemoryStoreResult, 'keepFirstSeen'> {
   gc()
   const rss0 = process.memoryUsage().rss
-  const store = new MemoryStore({ windowMs: 7 * 86_400_000, keepFirstSeen })
   const batch = newKeyBatch(BATCH)
   // One constant time: every key stays inside the window, so no expiry sweep runs and the cost is inserts alone.
   batch.times.fill(Date.now())
@@ -81,7 +90,7 @@ function memoryStore(digests: Buffer, keys: number, keepFirstSeen: boolean, gc: 
   const ns = Number(process.hrtime.bigint() - t0)
   const rssGrowthBytes = process.memoryUsage().rss - rss0
   const stats = store.stats()
-  return { keepFirstSeen, keys, nsPerKey: ns / keys, bytesPerKey: stats.bytes / stats.keys, rssGrowthBytes, falseDuplicates }
+  return { keys, nsPerKey: ns / keys, bytesPerKey: stats.bytes / stats.keys, rssGrowthBytes, falseDuplicates }
 }
 
 async function jsSet(root: string, digests: Buffer, keys: number): Promise<SetResult> {
@@ -124,9 +133,11 @@ export async function storeSection(root: string, keys: number, bloomKeys: number
     memoryStore(digests, Math.min(keys, WARM_UP_KEYS), keepFirstSeen, gc)
     memory.push(memoryStore(digests, keys, keepFirstSeen, gc))
   }
+  log(`store: ApproxStore --fp-rate ${APPROX_FP_RATE}, ${keys} keys...`)
+  const approx = storeRun(new ApproxStore({ windowMs: 7 * 86_400_000, fpRate: APPROX_FP_RATE }), digests, keys, gc)
   log(`store: JS Set of hex strings (child, --expose-gc), ${keys} keys...`)
   const set = await jsSet(root, digests, keys)
   log(`store: bloom-filters BloomFilter, ${bloomKeys} keys...`)
   const bloomResult = bloom(digests, bloomKeys)
-  return { keys, memory, set, bloom: bloomResult }
+  return { keys, memory, approx, set, bloom: bloomResult }
 }
