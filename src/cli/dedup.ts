@@ -10,7 +10,7 @@ import { openSources, SourceError } from '../source/index.js'
 import { StreamSink } from '../sink/index.js'
 import { SinkClosedError } from '../sink.js'
 import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, combine } from '../report/index.js'
-import type { PipelineListener } from '../report.js'
+import type { PipelineListener, Summary } from '../report.js'
 import { InputError, type InputFormat } from '../framing.js'
 import { parseDuration, parseFieldList, parseBytes, parseCount, parseProbability } from './parse.js'
 import { ApproxStore } from '../store/approx/index.js'
@@ -162,6 +162,14 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const handlers = (['SIGINT', 'SIGTERM'] as const).map((name) => [name, onSignal(name)] as const)
   handlers.forEach(([name, h]) => io.signals.on(name, h))
 
+  /** Output closed, state saved, summary out: the end of every run whose output was delivered. */
+  const finish = async (summary: Summary) => {
+    await sink.close()
+    if (opts.state !== undefined && exact !== null) saveState(opts.state, exact, opts.key, opts.clock)
+    if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(summary) + '\n')
+    if (!opts.quiet) say(formatSummary(summary, chalk))
+  }
+
   let outputClosed = false
   try {
     const summary = await pipeline.run(sources).catch(async (e: unknown) => {
@@ -169,14 +177,8 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
         outputClosed = true
         return null
       }
-      if (e instanceof InputError || e instanceof SourceError) {
-        // Everything before the broken spot was delivered: keep the state consistent with it, report, then fail.
-        await sink.close()
-        if (opts.state !== undefined) saveState(opts.state, exact!, opts.key, opts.clock)
-        const partial = pipeline!.summary(`error: ${e.message}`)
-        if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(partial) + '\n')
-        if (!opts.quiet) say(formatSummary(partial, chalk))
-      }
+      // Everything before the broken spot was delivered: keep the state consistent with it, report, then fail.
+      if (e instanceof InputError || e instanceof SourceError) await finish(pipeline!.summary(`error: ${e.message}`))
       throw e
     })
     bar?.stop()
@@ -186,10 +188,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
       if (opts.state !== undefined) say(`kion-dedup: output closed early; state not saved to ${opts.state}\n`)
       return EXIT.ok
     }
-    await sink.close()
-    if (opts.state !== undefined) saveState(opts.state, exact!, opts.key, opts.clock)
-    if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(summary) + '\n')
-    if (!opts.quiet) say(formatSummary(summary, chalk))
+    await finish(summary)
     await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))
     if (fileError !== null) throw fileError
     if (signal !== null) return SIGNAL_EXIT[signal]
