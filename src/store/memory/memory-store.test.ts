@@ -88,3 +88,29 @@ test('times before 1970 (negative buckets) are remembered like any other', () =>
     assert.notEqual(first(store, key, t), 0, `a repeat at ${t} is a duplicate`)
   }
 })
+
+test('expiry sweeps each table when it is next used; an id reused 255 buckets later finds no stale keys', () => {
+  const W = 8 * HOUR
+  const store = new MemoryStore({ windowMs: W, buckets: 8 })
+  const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`)
+  keys.forEach((k) => first(store, k, T0))
+  // One check far later: only one table is swept now, the others lazily.
+  first(store, 'tick', T0 + 2 * W)
+  assert.equal(keys.filter((k) => first(store, k, T0 + 2 * W) !== 0).length, 0, 'all forgotten after the window')
+  // Same bucket id again (255 buckets of 1 h later), with keys never touched since: still forgotten.
+  const again = new MemoryStore({ windowMs: W, buckets: 8 })
+  keys.forEach((k) => first(again, k, T0))
+  first(again, 'tick', T0 + 2 * W)
+  assert.equal(keys.filter((k) => first(again, k, T0 + 255 * HOUR) !== 0).length, 0)
+})
+
+test('pre-1970 buckets expire like any other (negative bucket numbers are not "free")', () => {
+  const W = 8 * HOUR
+  const store = new MemoryStore({ windowMs: W, buckets: 8 })
+  const t = Date.UTC(1960, 0, 1)
+  first(store, 'a', t)
+  first(store, 'b', t + W + HOUR)
+  // 'a' is past the window and forgotten; 'b' is inside it and kept.
+  assert.equal(first(store, 'a', t + W + 2 * HOUR), 0)
+  assert.notEqual(first(store, 'b', t + W + 2 * HOUR), 0)
+})

@@ -28,7 +28,8 @@ export interface MemoryStoreSnapshot {
   fingerprintBits: number
   now: number
   oldestLive: number
-  epochNumbers: number[]
+  /** Bucket number of each epoch id, null where the id is free. */
+  epochNumbers: Array<number | null>
   tables: Array<{ capacity: number; count: number; words: Uint32Array }>
 }
 
@@ -49,8 +50,14 @@ export class MemoryStore implements Store {
   private readonly segmentMask: number
   private readonly hiMask: number
   private readonly loMask: number
-  /** Bucket number held by each epoch id 1..255 (-1 when free). */
-  private readonly epochNumbers = new Float64Array(256).fill(-1)
+  /** Bucket number held by each epoch id 1..255, valid where `live` is 1. */
+  private readonly epochNumbers = new Float64Array(256)
+  private readonly live = new Uint8Array(256)
+  /** Ids expired but possibly still in tables not swept since. */
+  private readonly dead = new Uint8Array(256)
+  /** Counts expiries; a table swept at an older generation may hold dead ids. */
+  private generation = 0
+  private readonly sweptAt: Int32Array
   private now = -Infinity
   private oldestLive = -Infinity
   private late = 0
@@ -68,6 +75,7 @@ export class MemoryStore implements Store {
     const segments = options.segments ?? DEFAULT_SEGMENTS
     this.segmentMask = segments - 1
     this.tables = Array.from({ length: segments }, () => new FingerprintTable(0, options.keepFirstSeen ?? true))
+    this.sweptAt = new Int32Array(segments)
   }
 
   check(batch: KeyBatch): void {
@@ -83,7 +91,9 @@ export class MemoryStore implements Store {
       }
       const epoch = this.epochFor(bucket)
       const o = i * 16
-      const table = this.tables[d[o] & this.segmentMask]
+      const segment = d[o] & this.segmentMask
+      if (this.sweptAt[segment] !== this.generation) this.sweep(segment)
+      const table = this.tables[segment]
       const hi = (((d[o + 8] << 24) | (d[o + 9] << 16) | (d[o + 10] << 8) | d[o + 11]) & this.hiMask) >>> 0
       const lo = ((d[o + 12] << 16) | (d[o + 13] << 8) | d[o + 14]) & this.loMask
       const ordinal = batch.ordinals[i]
@@ -113,42 +123,59 @@ export class MemoryStore implements Store {
   private epochFor(bucket: number): number {
     // Buckets before 1970 are negative: keep the id in 1..255 (0 would read as an empty slot).
     const id = (((bucket % 255) + 255) % 255) + 1
+    // An id expired 255 buckets ago may still sit in tables not yet swept: sweep them before reusing it.
+    if (this.dead[id] === 1) this.sweepAll()
     this.epochNumbers[id] = bucket
+    this.live[id] = 1
     return id
   }
 
-  /** Moves the clock; when buckets fall out of the window, rebuilds the tables without them. */
+  /**
+   * Moves the clock. When buckets fall out of the window their ids are marked dead, and each
+   * table is rebuilt without them the next time it is used (`sweep`): one table at a time,
+   * so no check waits for all of them (a full pass over 300M keys takes seconds).
+   */
   private advance(t: number): void {
     this.now = t
     // A bucket is live while any moment in it is within the window of now.
     const oldest = Math.floor((t - this.windowMs) / this.bucketMs)
     if (oldest <= this.oldestLive) return
     this.oldestLive = oldest
-    const epochNumbers = this.epochNumbers
     let expired = false
     for (let id = 1; id < 256; id++) {
-      if (epochNumbers[id] >= 0 && epochNumbers[id] < oldest) {
-        epochNumbers[id] = -1
+      if (this.live[id] === 1 && this.epochNumbers[id] < oldest) {
+        this.live[id] = 0
+        this.dead[id] = 1
         expired = true
       }
     }
-    if (!expired) return
-    const keep = (epoch: number) => epochNumbers[epoch] >= 0
-    for (const table of this.tables) {
-      // Size for what is left plus a bucket's worth of growth, at the middle of the load range.
-      table.resize(Math.ceil((table.count * (this.buckets + 1)) / this.buckets / 0.76), keep)
-    }
+    if (expired) this.generation++
+  }
+
+  private sweep(segment: number): void {
+    const table = this.tables[segment]
+    const live = this.live
+    // Size for what is left plus a bucket's worth of growth, at the middle of the load range.
+    table.resize(Math.ceil((table.count * (this.buckets + 1)) / this.buckets / 0.76), (epoch) => live[epoch] === 1)
+    this.sweptAt[segment] = this.generation
+  }
+
+  private sweepAll(): void {
+    for (let segment = 0; segment < this.tables.length; segment++) if (this.sweptAt[segment] !== this.generation) this.sweep(segment)
+    this.dead.fill(0)
   }
 
   /** For the state file. Positions are run-local and are not saved. */
   snapshot(): MemoryStoreSnapshot {
+    // Saved tables hold live buckets only.
+    this.sweepAll()
     return {
       windowMs: this.windowMs,
       buckets: this.buckets,
       fingerprintBits: this.fingerprintBits,
       now: this.now,
       oldestLive: this.oldestLive,
-      epochNumbers: Array.from(this.epochNumbers),
+      epochNumbers: Array.from(this.epochNumbers, (bucket, id) => (this.live[id] === 1 ? bucket : null)),
       tables: this.tables.map((t) => ({ capacity: t.capacity, count: t.count, words: t.words })),
     }
   }
@@ -157,7 +184,11 @@ export class MemoryStore implements Store {
     if (s.tables.length !== this.tables.length) throw new RangeError('segment count differs')
     this.now = s.now
     this.oldestLive = s.oldestLive
-    this.epochNumbers.set(s.epochNumbers)
+    s.epochNumbers.forEach((bucket, id) => {
+      this.live[id] = bucket === null ? 0 : 1
+      this.epochNumbers[id] = bucket ?? 0
+    })
+    this.dead.fill(0)
     s.tables.forEach((snap, k) => {
       const table = this.tables[k]
       table.capacity = snap.capacity

@@ -19,7 +19,7 @@ interface StateHeader {
   /** null before the first event (JSON has no -Infinity). */
   now: number | null
   oldestLive: number | null
-  epochNumbers: number[]
+  epochNumbers: Array<number | null>
   tables: Array<{ capacity: number; count: number }>
 }
 
