@@ -69,3 +69,59 @@ for (const [seed, threads] of [[1, 0], [2, 0], [3, 1], [4, 2], [5, 2], [6, 0]]) 
     assert.ok(rejected > 0 && expected.length < lines.length - rejected, 'the stream had rejects and duplicates')
   })
 }
+
+/** Random JSON values for the non-key members: nesting, escapes, numbers, literals. */
+function randomValue(rand: () => number, depth: number): unknown {
+  const r = rand()
+  if (depth < 3 && r < 0.15) return Array.from({ length: Math.floor(rand() * 4) }, () => randomValue(rand, depth + 1))
+  if (depth < 3 && r < 0.3) return Object.fromEntries(Array.from({ length: Math.floor(rand() * 4) }, (_, i) => [`k${i}\n"\\`, randomValue(rand, depth + 1)]))
+  if (r < 0.5) return ['', 'plain', 'quote " and \\ backslash', 'tab\tnew\nline', 'é ü 😀', '</script>'][Math.floor(rand() * 6)]
+  if (r < 0.7) return Math.floor(rand() * 1e6) / 100
+  return [true, false, null][Math.floor(rand() * 3)]
+}
+
+for (const [seed, threads, shape] of [[11, 0, 'array'], [12, 2, 'array'], [13, 0, 'export'], [14, 2, 'export']] as const) {
+  test(`random JSON ${shape} ${seed}, ${threads} key threads: pretty-printed nested events, bad elements, output equals the model`, () => {
+    const rand = prng(seed)
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]
+    const elements: string[] = []
+    const expected: unknown[] = []
+    const seen = new Set<string>()
+    const pool: Array<Record<string, unknown>> = []
+    for (let n = 0; n < 600; n++) {
+      let event: Record<string, unknown>
+      if (pool.length > 0 && rand() < 0.3) event = { ...pick(pool), extra: randomValue(rand, 0) }
+      else {
+        event = Object.fromEntries(FIELDS.map((f) => [f, pick(['a', 'b', 'c/d', 'é', 1, 2.5, true, null])]))
+        event.payload = randomValue(rand, 0)
+        pool.push(event)
+      }
+      // Pretty-printed with tabs or spaces, keys in random order.
+      const keys = Object.keys(event).sort(() => rand() - 0.5)
+      const indent = pick(['\t', '  '])
+      let text = `{\n${keys.map((k) => `${indent}${JSON.stringify(k)} : ${JSON.stringify(event[k], null, pick([0, 1]) ? indent : undefined)}`).join(',\n')}\n}`
+      if (rand() < 0.03) text = text.replace(/ : (true|false|null)/, ' : tru')
+      if (rand() < 0.02) text = String(Math.floor(rand() * 100))
+      elements.push(text)
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text)
+      } catch {
+        continue
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) continue
+      const key = modelKey(parsed as Record<string, unknown>)
+      if (!seen.has(key)) {
+        seen.add(key)
+        expected.push(parsed)
+      }
+    }
+    const body = `[\n${elements.join(',\n')}\n]`
+    const input = shape === 'array' ? body : `{\n"SELECT * FROM events" : ${body}\n}\n`
+    const r = cli(['--quiet', '--threads', String(threads)], input)
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(r.lines.map((l) => JSON.parse(l)), expected)
+    assert.ok(r.lines.every((l) => !l.includes('\n')))
+    assert.ok(expected.length < elements.length, 'the stream had duplicates or rejects')
+  })
+}
