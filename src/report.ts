@@ -36,7 +36,7 @@ export interface Summary {
   elapsed_ms: number
   events_per_second: number
   store: { backend: string; keys: number; bytes: number; bytes_per_key: number | null }
-  formats: Record<string, string>
+  formats: Array<{ source: string; format: 'ndjson' | 'json' }>
   /** Why the run ended early, when it did. */
   stopped?: string
 }
@@ -46,4 +46,6 @@ export interface PipelineListener {
   duplicate?(record: DuplicateRecord): void
   reject?(record: RejectRecord, input: Uint8Array): void
   progress?(rawBytes: number, events: number): void
+  /** Resolves when what was written so far has been accepted (files under backpressure); awaited after each slab. */
+  flush?(): Promise<void>
 }

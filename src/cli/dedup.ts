@@ -11,6 +11,7 @@ import { StreamSink } from '../sink/index.js'
 import { SinkClosedError } from '../sink.js'
 import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, combine } from '../report/index.js'
 import type { PipelineListener, Summary } from '../report.js'
+import type { RecordOutput } from '../report/record-files.js'
 import { InputError, type InputFormat } from '../framing.js'
 import { parseDuration, parseFieldList, parseBytes, parseCount, parseProbability } from './parse.js'
 import { ApproxStore } from '../store/approx/index.js'
@@ -118,9 +119,13 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     owned.push(s)
     return s
   }
-  const fileWriter = (path: string) => {
+  const fileWriter = (path: string): RecordOutput => {
     const s = openForWriting(path)
-    return (line: string) => void s.write(line)
+    return {
+      write: (line) => void s.write(line),
+      // Backpressure: a slow disk holds the pipeline back instead of piling records up in memory.
+      flush: () => (s.writableNeedDrain && !s.destroyed ? new Promise((resolve) => s.once('drain', resolve).once('close', resolve)) : Promise.resolve()),
+    }
   }
   const listeners: PipelineListener[] = []
   if (opts.report !== undefined) listeners.push(ndjsonReport(fileWriter(opts.report)))

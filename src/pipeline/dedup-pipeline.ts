@@ -76,7 +76,8 @@ export class DedupPipeline implements FrameHandler {
   /** The read that an IDLE left running, to be awaited next. */
   private pendingNext: Promise<IteratorResult<Buffer>> | undefined
   readonly counts = { read: 0, unique: 0, duplicate: 0, rejected: 0, rawBytes: 0 }
-  readonly formats: Record<string, string> = {}
+  /** The format read from each source, in order (a file named twice appears twice). */
+  readonly formats: Array<{ source: string; format: InputFormat }> = []
 
   constructor(
     private readonly options: PipelineOptions,
@@ -215,7 +216,7 @@ export class DedupPipeline implements FrameHandler {
   }
 
   private newFramer(format: InputFormat, name: string): Framer {
-    this.formats[name] = format
+    this.formats.push({ source: name, format })
     return format === 'ndjson'
       ? new NdjsonFramer(this, name, this.options.maxEventBytes)
       : new JsonFramer(this.inlineKeyer.sharedScanner, this, name, this.options.maxEventBytes)
@@ -343,6 +344,7 @@ export class DedupPipeline implements FrameHandler {
     }
     slab.reset()
     await this.sink.flush()
+    if (this.listener.flush) await this.listener.flush()
   }
 
   private placeOf(slab: Slab, k: number): EventPlace {

@@ -1,8 +1,15 @@
 /** @module Machine-readable reports: --report (one NDJSON record per duplicate/reject) and --rejects (each rejected input with its reason). */
 import type { DuplicateRecord, PipelineListener, RejectRecord } from '../report.js'
 
-export function ndjsonReport(write: (line: string) => void): PipelineListener {
+/** Where record lines go: `flush` resolves once the destination has taken what was written. */
+export interface RecordOutput {
+  write(line: string): void
+  flush(): Promise<void>
+}
+
+export function ndjsonReport({ write, flush }: RecordOutput): PipelineListener {
   return {
+    flush,
     duplicate: (r: DuplicateRecord) => write(JSON.stringify(r) + '\n'),
     reject: (r: RejectRecord) => write(JSON.stringify(r) + '\n'),
   }
@@ -12,8 +19,9 @@ export function ndjsonReport(write: (line: string) => void): PipelineListener {
  * Each reject as `{...record, "input": "<the text as read>"}`; when the bytes are not valid
  * UTF-8 the exact bytes are also given as `input_base64`, so nothing is lost.
  */
-export function rejectsFile(write: (line: string) => void): PipelineListener {
+export function rejectsFile({ write, flush }: RecordOutput): PipelineListener {
   return {
+    flush,
     reject: (r: RejectRecord, input: Uint8Array) => {
       const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength)
       const text = bytes.toString('utf8')
