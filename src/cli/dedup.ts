@@ -96,6 +96,19 @@ Exit status: 0 ok, 1 failure (input, output or state file), 2 usage, 3 --strict 
     })
 }
 
+/** Resolves on 'drain' or 'close', leaving no listener behind. */
+function drained(s: WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done)
+      s.off('close', done)
+      resolve()
+    }
+    s.on('drain', done)
+    s.on('close', done)
+  })
+}
+
 /** Runs the job; returns the exit status. Errors it cannot handle propagate to main. */
 export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): Promise<number> {
   const colour = io.stderr.isTTY === true && !io.env.NO_COLOR
@@ -124,7 +137,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     return {
       write: (line) => void s.write(line),
       // Backpressure: a slow disk holds the pipeline back instead of piling records up in memory.
-      flush: () => (s.writableNeedDrain && !s.destroyed ? new Promise((resolve) => s.once('drain', resolve).once('close', resolve)) : Promise.resolve()),
+      flush: () => (s.writableNeedDrain && !s.destroyed ? drained(s) : Promise.resolve()),
     }
   }
   const listeners: PipelineListener[] = []
