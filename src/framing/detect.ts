@@ -1,5 +1,6 @@
 /** @module Format detection from a source's first bytes. */
 import type { InputFormat } from '../framing.js'
+import { exportWrapperAt } from './json-framer.js'
 
 /**
  * `json` for a top-level array, for an object whose first line is only '{' (a pretty-printed
@@ -18,15 +19,8 @@ export function detectFormat(b: Uint8Array, eof: boolean): InputFormat | null {
   while (j < b.length && (b[j] === 0x20 || b[j] === 0x09 || b[j] === 0x0d)) j++
   if (j >= b.length) return eof ? 'ndjson' : null
   if (b[j] === 0x0a) return 'json'
-  if (b[j] !== 0x22) return 'ndjson'
-  j++
-  while (j < b.length && b[j] !== 0x22) j += b[j] === 0x5c ? 2 : 1
-  j++
-  while (j < b.length && (b[j] === 0x20 || b[j] === 0x09)) j++
-  if (j >= b.length) return eof ? 'ndjson' : null
-  if (b[j] !== 0x3a) return 'ndjson'
-  j++
-  while (j < b.length && (b[j] === 0x20 || b[j] === 0x09 || b[j] === 0x0d || b[j] === 0x0a)) j++
-  if (j >= b.length) return eof ? 'ndjson' : null
-  return b[j] === 0x5b ? 'json' : 'ndjson'
+  // The framer's own test for the export object: one rule, in one place.
+  const wrapper = exportWrapperAt(b, i)
+  if (wrapper === null) return eof ? 'ndjson' : null
+  return wrapper > 0 ? 'json' : 'ndjson'
 }

@@ -278,7 +278,8 @@ export class JsonScanner {
     for (;;) {
       // The hot loop of the whole tool: most of an event's bytes are string content.
       // Four bytes at a time (SWAR): a word is skipped when none of its bytes is '"', '\\' or < 0x20.
-      // Measured 2.9 GB/s against 1.2 GB/s for a byte loop on a 4.7 KB string (bench/scanner.ts).
+      // A whole scan of an event holding a 4.7 KB string runs at 2.3 GB/s; a bare byte loop over
+      // the same bytes at 1.2 GB/s (bench/scanner.ts).
       // Short strings (most member names and values) end within the first bytes: no word setup for them.
       const shortEnd = i + 16 < lim ? i + 16 : lim
       while (i < shortEnd && STRING_STOP[b[i]] === 0) i++
