@@ -1,6 +1,6 @@
 /** @module Keying: validate each framed event, find its key fields, digest them. The same function runs inline or in worker threads. */
 import { JsonScanner, ValueKind } from '../framing/json-scanner.js'
-import { parseEventTime } from '../pipeline/event-time.js'
+import { parseEventTime } from './event-time.js'
 import { KeyEncoder, KeyError, digestInto } from './canonical.js'
 import { SlabStatus, type Slab, type SlabResults } from './slab.js'
 
