@@ -90,7 +90,7 @@ function storeRun(store: Store, digests: Buffer, keys: number, gc: () => void): 
   const ns = Number(process.hrtime.bigint() - t0)
   const rssGrowthBytes = process.memoryUsage().rss - rss0
   const stats = store.stats()
-  return { keys, nsPerKey: ns / keys, bytesPerKey: stats.bytes / stats.keys, rssGrowthBytes, falseDuplicates }
+  return { keys, nsPerKey: ns / keys, bytesPerKey: (stats.bytes ?? NaN) / stats.keys, rssGrowthBytes, falseDuplicates }
 }
 
 async function jsSet(root: string, digests: Buffer, keys: number): Promise<SetResult> {

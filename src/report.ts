@@ -35,7 +35,7 @@ export interface Summary {
   bytes_read: number
   elapsed_ms: number
   events_per_second: number
-  store: { backend: string; keys: number; bytes: number; bytes_per_key: number | null }
+  store: { backend: string; keys: number; bytes: number | null; bytes_per_key: number | null }
   formats: Array<{ source: string; format: 'ndjson' | 'json' }>
   /** Why the run ended early, when it did. */
   stopped?: string

@@ -22,15 +22,15 @@ export const FIRST_SEEN_EARLIER_RUN = -2
 export interface StoreStats {
   /** Keys remembered now. */
   keys: number
-  /** Bytes the store holds for them. */
-  bytes: number
+  /** Bytes the store holds for them; null for a remote store, whose memory is shared with others (bench/ reads Redis INFO). */
+  bytes: number | null
   /** Events that arrived older than the window under the event clock (checked, but remembered only until the next sweep). */
   late: number
 }
 
 /**
  * Check-and-remember, atomically per key and in batch order: a key repeated inside
- * one batch is a duplicate of its first place in it. Implementations: `store/memory/`.
+ * one batch is a duplicate of its first place in it. Implementations: `store/memory/`, `store/approx/`, `store/redis/`.
  */
 export interface Store {
   readonly name: string

@@ -16,6 +16,16 @@ import type { EventPlace, PipelineListener, Summary } from '../report.js'
 
 export type Clock = 'ingest' | 'event'
 
+/** The store failed a check. Every event before `resumeAt` was delivered or reported a duplicate; none from it on was. */
+export class StoreFailure extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly resumeAt: EventPlace,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause))
+  }
+}
+
 export interface PipelineOptions {
   keyFields: readonly string[]
   allowMissing: boolean
@@ -188,7 +198,7 @@ export class DedupPipeline implements FrameHandler {
       bytes_read: this.counts.rawBytes,
       elapsed_ms: Math.round(elapsed),
       events_per_second: elapsed > 0 ? Math.round((this.counts.read * 1000) / elapsed) : 0,
-      store: { backend: this.store.name, keys: st.keys, bytes: st.bytes, bytes_per_key: st.keys > 0 ? Math.round((st.bytes / st.keys) * 10) / 10 : null },
+      store: { backend: this.store.name, keys: st.keys, bytes: st.bytes, bytes_per_key: st.keys > 0 && st.bytes !== null ? Math.round((st.bytes / st.keys) * 10) / 10 : null },
       formats: this.formats,
       ...(stopped !== undefined ? { stopped } : {}),
     }
@@ -303,8 +313,13 @@ export class DedupPipeline implements FrameHandler {
     }
     batch.count = b
     if (b > 0) {
-      const checking = this.store.check(batch)
-      if (checking !== undefined) await checking
+      try {
+        const checking = this.store.check(batch)
+        if (checking !== undefined) await checking
+      } catch (e) {
+        // Nothing of this slab was delivered, and no later slab is checked: the run can resume here.
+        throw new StoreFailure(e, this.placeOf(slab, 0))
+      }
     }
     b = 0
     const emitKey = this.options.emitKey

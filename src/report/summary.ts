@@ -19,7 +19,7 @@ export function formatSummary(s: Summary, chalk: ChalkInstance): string {
   const lines = [
     `${chalk.bold('kion-dedup')}: read ${s.read}, ${chalk.green(`unique ${s.unique}`)}, ${chalk.yellow(`duplicate ${s.duplicate}`)}, ${s.rejected > 0 ? chalk.red(`rejected ${s.rejected}`) : 'rejected 0'}` +
       (s.late > 0 ? `, late ${s.late}` : ''),
-    `  ${secs.toFixed(2)} s, ${s.events_per_second} events/s, ${formatBytes(s.bytes_read)} read; store ${s.store.backend}: ${s.store.keys} keys in ${formatBytes(s.store.bytes)}` +
+    `  ${secs.toFixed(2)} s, ${s.events_per_second} events/s, ${formatBytes(s.bytes_read)} read; store ${s.store.backend}: ${s.store.keys} keys ${s.store.bytes !== null ? `in ${formatBytes(s.store.bytes)}` : 'added'}` +
       (s.store.bytes_per_key !== null ? ` (${s.store.bytes_per_key} B/key)` : ''),
   ]
   if (s.stopped) lines.push(chalk.red(`  stopped early: ${s.stopped}`))

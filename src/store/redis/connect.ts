@@ -1,0 +1,152 @@
+/** @module Opening the Redis store: connect (failing fast), agree on the layout, recover a failed run's batch in doubt. */
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { RedisStore, parseJournal, type ClaimedKeys, type RedisClient, type RedisStoreOptions } from './redis-store.js'
+import { KeyLayout } from './layout.js'
+
+/** Redis could not be used at start: nothing has been read or written yet. */
+export class RedisStartError extends Error {}
+
+export interface OpenRedisOptions extends Omit<RedisStoreOptions, 'client' | 'intsetLimit' | 'claimed'> {
+  url: string
+  /** Describes what decides the digests (key fields, clock), so pipelines that disagree cannot share a prefix. */
+  keyDescription: string
+  /** `runId:seq` from a failed run's error message. */
+  resume?: string
+  connectTimeoutMs?: number
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return url
+  }
+}
+
+function clientOptions(url: URL, o: OpenRedisOptions, started: { ready: boolean }): RedisOptions {
+  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
+  if (!Number.isInteger(db) || db < 0) throw new RedisStartError(`bad database number in Redis URL: ${url.pathname.slice(1)}`)
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    port: url.port === '' ? 6379 : Number(url.port),
+    username: url.username !== '' ? decodeURIComponent(url.username) : undefined,
+    password: url.password !== '' ? decodeURIComponent(url.password) : undefined,
+    db,
+    tls: url.protocol === 'rediss:' ? {} : undefined,
+    lazyConnect: true,
+    connectTimeout: o.connectTimeoutMs ?? 3000,
+    // A check whose answer is lost is resolved through the journal, never by resending it blindly:
+    // a resent check would find its own keys and call them duplicates.
+    autoResendUnfulfilledCommands: false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: o.retryMs,
+    // Fail at once when the first connection fails; once running, keep reconnecting (the store decides when to give up).
+    retryStrategy: (times) => (started.ready ? Math.min(50 * times, 500) : null),
+  }
+}
+
+function lastError(client: RedisClient): { error: Error | null } {
+  const seen = { error: null as Error | null }
+  client.on('error', (e: Error) => (seen.error = e))
+  return seen
+}
+
+/** Connects, checks the layout, and returns a ready store; throws RedisStartError with one line to show. */
+export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
+  let url: URL
+  try {
+    url = new URL(o.url)
+  } catch {
+    throw new RedisStartError(`bad Redis URL "${o.url}": expected redis://[[user]:password@]host[:port][/db]`)
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new RedisStartError(`bad Redis URL "${redactUrl(o.url)}": the scheme must be redis:// or rediss://`)
+  const where = redactUrl(o.url)
+  const started = { ready: false }
+  const options = clientOptions(url, o, started)
+  const client: RedisClient = o.cluster
+    ? new Cluster([{ host: options.host, port: options.port }], {
+        lazyConnect: true,
+        // (The cluster-level offline queue must stay on: without it connect() never resolves. Commands
+        // it holds were not sent, so they are not in doubt; RedisStore bounds how long it waits for them.)
+        clusterRetryStrategy: (times) => (started.ready ? Math.min(100 * times, 1000) : null),
+        redisOptions: { ...options, lazyConnect: false, db: undefined },
+      })
+    : new Redis(options)
+  const seen = lastError(client)
+  const fail = (what: string, e: unknown): never => {
+    client.disconnect()
+    const reason = (e instanceof Error ? e.message : String(e)) || (seen.error?.message ?? 'unknown error')
+    throw new RedisStartError(`cannot use Redis at ${where}: ${what}: ${reason}`)
+  }
+
+  try {
+    await client.connect()
+    await client.ping()
+  } catch (e) {
+    fail('connect', seen.error ?? e)
+  }
+  started.ready = true
+
+  // Without permission to read the config, assume Redis's default; a lower limit costs memory, never exactness.
+  let intsetLimit = 512
+  try {
+    const reply = (await client.config('GET', 'set-max-intset-entries')) as unknown
+    const v = Array.isArray(reply) ? Number(reply[1]) : NaN
+    if (v >= 2) intsetLimit = v
+  } catch {
+    /* CONFIG may be disabled (managed Redis): keep the default. */
+  }
+
+  const layout = new KeyLayout(o.layout, o.prefix, o.layout === 'compact' ? o.sets : 1)
+  const describe = [`layout=${o.layout}`, o.layout === 'compact' ? `sets=${o.sets} buckets=${o.buckets}` : '', `window=${o.windowMs}ms`, `clock=${o.clock}`, o.keyDescription]
+    .filter((s) => s !== '')
+    .join(' ')
+  try {
+    // Kept as long as keys written under it can live, renewed by every run.
+    const keepMs = String(Math.ceil(o.windowMs * 2))
+    const existing = await client.set(layout.layoutKey(), describe, 'PX', keepMs, 'NX', 'GET')
+    if (existing !== null && existing !== describe) {
+      client.disconnect()
+      throw new RedisStartError(
+        `Redis at ${where} already holds keys under prefix "${o.prefix}" written with other options (${existing}); these options are (${describe}): use the same options, or another --key-prefix`,
+      )
+    }
+    await client.pexpire(layout.layoutKey(), keepMs)
+  } catch (e) {
+    if (e instanceof RedisStartError) throw e
+    fail('layout check', e)
+  }
+
+  let claimed: ClaimedKeys | undefined
+  if (o.resume !== undefined) claimed = await recoverJournal(client, layout, o.resume, o.cluster).catch((e: unknown) => fail('--redis-resume', e))
+
+  return new RedisStore({ ...o, client, intsetLimit, claimed })
+}
+
+/**
+ * The keys a failed run's batch in doubt remembered without delivering, read from its journal(s).
+ * Every chunk of that batch that Redis applied is claimed: the run delivered nothing of the batch.
+ * If it never reached Redis, no journal has its sequence number and nothing is claimed.
+ */
+async function recoverJournal(client: RedisClient, layout: KeyLayout, token: string, cluster: boolean): Promise<ClaimedKeys> {
+  const m = /^([0-9a-f]{12}):(\d+)$/.exec(token)
+  if (m === null) throw new RedisStartError(`bad --redis-resume token "${token}": expected the runid:batch printed by the failed run`)
+  const [, runId, seqText] = m
+  const seq = Number(seqText)
+  const tags = cluster ? Array.from({ length: 2 ** layout.tagBits }, (_, tag) => tag) : [null]
+  const claimed: ClaimedKeys = new Set()
+  for (const tag of tags) {
+    // A batch's chunks have journals 0, 1, ...; stale ones from earlier, longer batches carry other numbers.
+    for (let chunk = 0; ; chunk++) {
+      const raw = await client.getBuffer(layout.journalKey(runId, tag, chunk))
+      if (raw === null) break
+      const entry = parseJournal(raw)
+      if (entry !== null && entry.seq === seq) for (const k of entry.newKeys) claimed.add(k)
+    }
+  }
+  return claimed
+}

@@ -1,0 +1,272 @@
+/** @module The Redis store: one shared, exact memory of seen keys for many processes. */
+import type { Cluster, Redis } from 'ioredis'
+import { randomBytes } from 'node:crypto'
+import type { KeyBatch, Store, StoreStats } from '../../store.js'
+import { FIRST_SEEN_UNKNOWN } from '../../store.js'
+import { KeyLayout, type RedisLayoutName } from './layout.js'
+import { COMPACT_LUA, SIMPLE_LUA, script, type LoadedScript } from './scripts.js'
+
+export type RedisClient = Redis | Cluster
+
+export interface RedisStoreOptions {
+  client: RedisClient
+  /** A Redis Cluster: one script call per hash tag instead of one per batch. */
+  cluster: boolean
+  layout: RedisLayoutName
+  prefix: string
+  windowMs: number
+  /** 'ingest': batch times are arrival (wall clock) times; 'event': event times, with the window following the latest seen. */
+  clock: 'ingest' | 'event'
+  /** compact: time buckets per window; a key is forgotten between one window and one window plus a bucket after it. */
+  buckets: number
+  /** compact: sets per time bucket, a power of two; size it to keep a few hundred members a set (README "Redis"). */
+  sets: number
+  /** compact: the server's set-max-intset-entries. */
+  intsetLimit: number
+  /** How long a check waits for Redis to come back before it fails (ms). */
+  retryMs: number
+  /** Keys that an earlier run remembered but never delivered (from its journal: see `recoverJournal`). */
+  claimed?: ClaimedKeys
+  /** Wall clock, for expiry times; injectable for tests. */
+  now?: () => number
+}
+
+/** Digests, as hex, that count as new the first time they are checked whatever Redis says. */
+export type ClaimedKeys = Set<string>
+
+/** Redis could not be reached (or kept failing) for the whole retry time; nothing after `resumeToken`'s batch was checked. */
+export class RedisUnavailableError extends Error {
+  constructor(
+    message: string,
+    /** `runId:seq`: the batch in doubt, for `--redis-resume`. */
+    readonly resumeToken: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Redis refused a check for a reason retrying will not mend (out of memory, wrong type, ...). */
+export class RedisCommandError extends Error {}
+
+interface Group {
+  tag: number | null
+  indexes: number[]
+}
+
+/** Script calls carry at most this many events: bounds the time one call holds Redis (about 10 ms). */
+export const CHECK_CHUNK = 1024
+
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTCONN', 'ECONNABORTED'])
+
+/** Errors that mean "the server is away or busy", after which the answer to a sent command is unknown. */
+function isTransient(e: unknown): boolean {
+  if (!(e instanceof Error)) return false
+  if (e.name === 'ReplyError') return /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN)\b/.test(e.message)
+  const code = (e as NodeJS.ErrnoException).code
+  if (code !== undefined && TRANSIENT_CODES.has(code)) return true
+  return (
+    e.name === 'MaxRetriesPerRequestError' ||
+    e.name === 'ClusterAllFailedError' ||
+    /Connection is closed|Stream isn't writeable|Command timed out|Failed to refresh slots cache|None of startup nodes is available/.test(e.message)
+  )
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Check-and-remember runs in Redis as one Lua script per batch (per hash tag in a cluster), so
+ * any number of processes agree on which copy of a key came first. Two layouts (layout.ts):
+ * `compact` keeps each key as an 8-byte member of an intset per (digest prefix, time bucket),
+ * expiring whole buckets; `simple` is one `SET key 1 NX PX window` per key.
+ */
+export class RedisStore implements Store {
+  readonly name: string
+  readonly runId: string
+  readonly layout: KeyLayout
+  private readonly client: RedisClient
+  private readonly script: LoadedScript
+  private readonly bucketMs: number
+  private readonly journalTtlMs: number
+  private seq = 0
+  private clockNow = -Infinity
+  private inserted = 0
+  private late = 0
+  private readonly journalsUsed = new Set<string>()
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.layout = new KeyLayout(options.layout, options.prefix, options.layout === 'compact' ? options.sets : 1)
+    this.name = `redis-${options.layout}`
+    this.client = options.client
+    this.script = script(options.layout === 'compact' ? COMPACT_LUA : SIMPLE_LUA)
+    if (!(options.buckets >= 1 && options.buckets <= 64)) throw new RangeError('buckets must be 1..64')
+    this.bucketMs = Math.max(1, Math.ceil(options.windowMs / options.buckets))
+    // A journal outlives the keys it speaks of by a bucket: a rerun after that finds them forgotten anyway.
+    this.journalTtlMs = Math.ceil(options.windowMs + this.bucketMs)
+    this.runId = randomBytes(6).toString('hex')
+  }
+
+  async check(batch: KeyBatch): Promise<void> {
+    if (batch.count === 0) return
+    const seq = ++this.seq
+    const digests = Buffer.from(batch.digests.buffer, batch.digests.byteOffset, batch.count * 16)
+    for (let i = 0; i < batch.count; i++) if (batch.times[i] > this.clockNow) this.clockNow = batch.times[i]
+    await Promise.all(this.groups(digests, batch.count).map((g) => this.checkGroup(g, batch, digests, seq)))
+  }
+
+  stats(): StoreStats {
+    // What Redis holds in all is not this process's to count cheaply; bench/ reads INFO memory.
+    return { keys: this.inserted, bytes: null, late: this.late }
+  }
+
+  async close(): Promise<void> {
+    // A clean end leaves no batch in doubt: its journals are no longer needed.
+    try {
+      if (this.journalsUsed.size > 0 && this.client.status === 'ready') {
+        await Promise.all([...this.journalsUsed].map((k) => this.client.del(k)))
+      }
+      await this.client.quit()
+    } catch {
+      this.client.disconnect()
+    }
+  }
+
+  /** One group per batch on a single server; one per hash tag in a cluster, since a script runs on one node. */
+  private groups(digests: Buffer, count: number): Group[] {
+    const all = Array.from({ length: count }, (_, i) => i)
+    if (!this.options.cluster) return [{ tag: null, indexes: all }]
+    const byTag = new Map<number, number[]>()
+    for (const i of all) {
+      const tag = this.layout.tag(digests, i * 16)
+      let list = byTag.get(tag)
+      if (list === undefined) byTag.set(tag, (list = []))
+      list.push(i)
+    }
+    return [...byTag].map(([tag, indexes]) => ({ tag, indexes }))
+  }
+
+  private argsFor(indexes: readonly number[], batch: KeyBatch, digests: Buffer, seq: number): Array<string | Buffer> {
+    const n = indexes.length
+    const blob = Buffer.allocUnsafe(n * 16)
+    indexes.forEach((i, k) => digests.copy(blob, k * 16, i * 16, i * 16 + 16))
+    const o = this.options
+    const args: Array<string | Buffer> = [String(seq), String(this.journalTtlMs), blob, String(n), String(o.layout === 'compact' ? o.intsetLimit : o.windowMs)]
+    const wallNow = (o.now ?? Date.now)()
+    const B = this.bucketMs
+    const hi = Math.floor(this.clockNow / B)
+    const lo = Math.floor((this.clockNow - o.windowMs) / B)
+    for (const i of indexes) {
+      const t = batch.times[i]
+      if (t < this.clockNow - o.windowMs) this.late++
+      if (o.layout === 'compact') {
+        // A late event (older than the window) goes to the oldest bucket still looked in, as in the memory store.
+        const at = Math.max(Math.floor(t / B), lo)
+        const end = (at + 1) * B + o.windowMs
+        // Redis expires by its wall clock; under the event clock, map event time to it through the latest event seen.
+        const expireAt = o.clock === 'ingest' ? end : wallNow + Math.max(end - this.clockNow, B)
+        args.push(this.layout.setBase(digests, i * 16), this.layout.member(digests, i * 16), String(at), String(lo), String(hi), String(Math.ceil(expireAt)))
+      } else {
+        const keepMs = Math.max(t + o.windowMs - this.clockNow, B)
+        args.push(this.layout.eventKey(digests, i * 16), String(Math.floor(t)), String(Math.ceil(keepMs)))
+      }
+    }
+    return args
+  }
+
+  /** A group's events in chunks, one after another: a key repeated across chunks is then found by the later one. */
+  private async checkGroup(g: Group, batch: KeyBatch, digests: Buffer, seq: number): Promise<void> {
+    for (let from = 0, chunk = 0; from < g.indexes.length; from += CHECK_CHUNK, chunk++) {
+      const indexes = g.indexes.length <= CHECK_CHUNK ? g.indexes : g.indexes.slice(from, from + CHECK_CHUNK)
+      await this.checkChunk(this.layout.journalKey(this.runId, g.tag, chunk), indexes, batch, digests, seq)
+    }
+  }
+
+  private async checkChunk(journal: string, indexes: readonly number[], batch: KeyBatch, digests: Buffer, seq: number): Promise<void> {
+    this.journalsUsed.add(journal)
+    const args = this.argsFor(indexes, batch, digests, seq)
+    const deadline = performance.now() + this.options.retryMs
+    let answers: string
+    for (let attempt = 0; ; attempt++) {
+      try {
+        answers = attempt === 0 ? await this.run(journal, args) : await this.resolve(journal, seq, args)
+        break
+      } catch (e) {
+        if (!isTransient(e)) throw new RedisCommandError(`Redis refused a check: ${(e as Error).message}`)
+        if (performance.now() >= deadline) {
+          throw new RedisUnavailableError(`Redis unavailable for ${(this.options.retryMs / 1000).toFixed(1)} s: ${(e as Error).message}`, `${this.runId}:${seq}`)
+        }
+        await this.waitReady(deadline)
+      }
+    }
+    const claimed = this.options.claimed
+    indexes.forEach((i, k) => {
+      if (answers.charCodeAt(k) === 0x30) {
+        batch.firstSeen[i] = 0
+        this.inserted++
+        return
+      }
+      batch.firstSeen[i] = FIRST_SEEN_UNKNOWN
+      if (claimed !== undefined && claimed.size > 0) {
+        const hex = digests.toString('hex', i * 16, i * 16 + 16)
+        // Remembered by the failed run but never delivered by it: this is its first delivery.
+        if (claimed.delete(hex)) batch.firstSeen[i] = 0
+      }
+    })
+  }
+
+  /** After a failure the group may or may not have been applied: the journal says which, and what it answered. */
+  private async resolve(journal: string, seq: number, args: Array<string | Buffer>): Promise<string> {
+    const entry = parseJournal(await this.bounded(this.client.getBuffer(journal)))
+    if (entry !== null && entry.seq === seq) return entry.answers
+    return this.run(journal, args)
+  }
+
+  private async run(journal: string, args: Array<string | Buffer>): Promise<string> {
+    let reply: unknown
+    try {
+      reply = await this.bounded(this.client.call('EVALSHA', [this.script.sha, 1, journal, ...args]))
+    } catch (e) {
+      if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e
+      // First use on this server (or after its restart): send the script itself, which also caches it.
+      reply = await this.bounded(this.client.call('EVAL', [this.script.lua, 1, journal, ...args]))
+    }
+    if (typeof reply !== 'string') throw new RedisCommandError(`unexpected reply from the check script: ${String(reply)}`)
+    return reply
+  }
+
+  /** A command that neither answers nor fails (held in a cluster client's queue) fails after the retry time. */
+  private bounded<T>(reply: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Command timed out')), this.options.retryMs)
+    })
+    return Promise.race([reply, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  private async waitReady(deadline: number): Promise<void> {
+    while (this.client.status !== 'ready' && performance.now() < deadline) await sleep(50)
+    // Ready again, or out of time (the caller's next attempt then fails and reports).
+    if (this.client.status !== 'ready') await sleep(Math.max(0, Math.min(50, deadline - performance.now())))
+  }
+}
+
+export interface JournalEntry {
+  seq: number
+  answers: string
+  /** The digests of the keys this batch found new. */
+  newKeys: string[]
+}
+
+export function parseJournal(raw: Buffer | null): JournalEntry | null {
+  if (raw === null) return null
+  const colon = raw.indexOf(0x3a)
+  if (colon < 0) return null
+  const seq = Number(raw.toString('latin1', 0, colon))
+  const rest = raw.subarray(colon + 1)
+  // answers (n characters) then n digests of 16 bytes: n + 16n = rest.length.
+  const n = rest.length / 17
+  if (!Number.isInteger(n)) return null
+  const answers = rest.toString('latin1', 0, n)
+  const newKeys: string[] = []
+  for (let k = 0; k < n; k++) if (answers.charCodeAt(k) === 0x30) newKeys.push(rest.toString('hex', n + k * 16, n + k * 16 + 16))
+  return { seq, answers, newKeys }
+}

@@ -1,0 +1,106 @@
+/**
+ * @module The Lua scripts that check-and-remember a group of keys in one atomic step.
+ *
+ * Both take KEYS[1] = the journal key and ARGV = seq, journal TTL (ms), the digests (16 bytes
+ * each, binary), count, one layout argument, then the layout's arguments per event. They answer one character per event, '0' new (now remembered) or '1' seen, and
+ * leave `seq:answers digests` in the journal: if the answer is lost on the way back (a dropped
+ * connection), the journal tells whether the group was applied and what it answered.
+ * Key names other than KEYS[1] are built here; they all share KEYS[1]'s hash tag, so they live
+ * in its slot.
+ */
+import { createHash } from 'node:crypto'
+
+const PROLOGUE = `
+local seq, ttl, blob, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local answers = {}
+`
+
+const EPILOGUE = `
+local a = table.concat(answers)
+redis.call('SET', KEYS[1], seq .. ':' .. a .. blob, 'PX', ttl)
+return a
+`
+
+/**
+ * compact: ARGV[5] = the intset size limit; per event: set base, member, insert bucket, first
+ * and last bucket to look in, expiry (unix ms) for a set created now. A time bucket's set is a
+ * chain of links (`base<bucket>`, `base<bucket>.1`, ...): when a link is one short of the
+ * server's intset limit its member 0 is added, meaning "full, go on to the next link", so no
+ * link ever leaves the 8-bytes-a-member intset encoding, whatever the volume.
+ */
+export const COMPACT_LUA =
+  PROLOGUE +
+  `
+local limit = tonumber(ARGV[5])
+local i, p = 1, 6
+while i <= n do
+  local base, member = ARGV[p], ARGV[p + 1]
+  local at, lo, hi, expireAt = tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), ARGV[p + 5]
+  p = p + 6
+  local seen, tail = false, nil
+  for b = lo, hi do
+    local link = 0
+    while true do
+      local key = base .. string.format('%d', b)
+      if link > 0 then key = key .. '.' .. link end
+      local r = redis.call('SMISMEMBER', key, member, '0')
+      if r[1] == 1 then seen = true break end
+      if r[2] == 0 then
+        if b == at then tail = key end
+        break
+      end
+      link = link + 1
+    end
+    if seen then break end
+  end
+  if seen then
+    answers[i] = '1'
+  else
+    redis.call('SADD', tail, member)
+    local size = redis.call('SCARD', tail)
+    if size == 1 then redis.call('PEXPIREAT', tail, expireAt) end
+    if size >= limit - 1 then redis.call('SADD', tail, '0') end
+    answers[i] = '0'
+  end
+  i = i + 1
+end
+` +
+  EPILOGUE
+
+/**
+ * simple: ARGV[5] = the window (ms); per event: its key, its time (ms), how long to keep it (ms).
+ * The value is the time of the first occurrence: under the event clock, event time runs ahead of
+ * Redis's wall clock in a backfill, so a key still held may be older than the window in event
+ * time, and then counts as new again (as in the memory store).
+ */
+export const SIMPLE_LUA =
+  PROLOGUE +
+  `
+local window = tonumber(ARGV[5])
+local p = 6
+for i = 1, n do
+  local key, t, keep = ARGV[p], ARGV[p + 1], ARGV[p + 2]
+  p = p + 3
+  if redis.call('SET', key, t, 'NX', 'PX', keep) then
+    answers[i] = '0'
+  else
+    local first = tonumber(redis.call('GET', key))
+    if first ~= nil and tonumber(t) - first >= window then
+      redis.call('SET', key, t, 'PX', keep)
+      answers[i] = '0'
+    else
+      answers[i] = '1'
+    end
+  end
+end
+` +
+  EPILOGUE
+
+export interface LoadedScript {
+  lua: string
+  sha: string
+}
+
+export function script(lua: string): LoadedScript {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') }
+}
