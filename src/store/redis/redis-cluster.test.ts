@@ -1,0 +1,36 @@
+/** The same store code against a real three-node Redis Cluster, through ioredis's Cluster client. */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
+import { storeContract, checkKeys } from '../../../test/store/contract.js'
+import { RedisCluster } from '../../../test/support/redis-cluster.js'
+import { openRedisStore, type OpenRedisOptions } from './connect.js'
+import type { RedisLayoutName } from './layout.js'
+
+const cluster = new RedisCluster(3)
+let prefixes = 0
+before(async () => void (await cluster.start()))
+after(() => cluster.dispose())
+
+function options(layout: RedisLayoutName, windowMs: number): OpenRedisOptions {
+  return { url: cluster.url, cluster: true, layout, prefix: `c${++prefixes}:`, windowMs, clock: 'event', buckets: 8, sets: 4096, retryMs: 2000, keyDescription: 'test' }
+}
+
+for (const layout of ['compact', 'simple'] as const) {
+  storeContract(`redis cluster ${layout}`, { make: (windowMs) => openRedisStore(options(layout, windowMs)) })
+
+  test(`redis cluster ${layout}: keys spread over every node, and a batch across all of them is exact`, async () => {
+    const store = await openRedisStore(options(layout, 3_600_000))
+    const keys = Array.from({ length: 5000 }, (_, i) => `spread-${i}`)
+    const T = Date.now()
+    assert.equal((await checkKeys(store, [...keys, ...keys.slice(0, 100)], T)).filter((a) => a !== 0).length, 100)
+    assert.equal((await checkKeys(store, keys, T + 1)).filter((a) => a === 0).length, 0)
+    for (const node of cluster.nodes) {
+      const c = new Redis(node.port, '127.0.0.1')
+      const held = await c.dbsize()
+      c.disconnect()
+      assert.ok(held > 0, `node ${node.port} holds ${held} keys`)
+    }
+    await store.close()
+  })
+}

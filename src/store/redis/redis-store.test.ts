@@ -1,0 +1,150 @@
+/** The Redis store against a real redis-server (test/support starts one on a free port). */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
+import { storeContract, checkKeys } from '../../../test/store/contract.js'
+import { startRedis, type RedisServer } from '../../../test/support/redis-server.js'
+import { CuttingProxy } from '../../../test/support/cutting-proxy.js'
+import { openRedisStore, type OpenRedisOptions } from './connect.js'
+import { RedisUnavailableError, type RedisStore } from './redis-store.js'
+import type { RedisLayoutName } from './layout.js'
+
+let server: RedisServer
+let admin: Redis
+let prefixes = 0
+
+before(async () => {
+  server = await startRedis()
+  admin = new Redis(server.port, '127.0.0.1')
+})
+after(async () => {
+  admin.disconnect()
+  await server.dispose()
+})
+
+function options(layout: RedisLayoutName, windowMs: number, more: Partial<OpenRedisOptions> = {}): OpenRedisOptions {
+  return {
+    url: server.url,
+    cluster: false,
+    layout,
+    prefix: `t${++prefixes}:`,
+    windowMs,
+    // The contract drives time through the batch (2025 dates): the event clock maps it onto Redis's wall-clock expiry.
+    clock: 'event',
+    buckets: 8,
+    sets: 64,
+    retryMs: 2000,
+    keyDescription: 'test',
+    ...more,
+  }
+}
+
+for (const layout of ['compact', 'simple'] as const) {
+  storeContract(`redis ${layout}`, { make: (windowMs) => openRedisStore(options(layout, windowMs)) })
+}
+
+async function usedMemory(): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1])
+}
+
+test('memory per key on 300,000 keys: compact within 24 bytes (sets sized by the README rule), simple one key each', async () => {
+  const perKey: Record<string, number> = {}
+  for (const layout of ['compact', 'simple'] as const) {
+    await admin.flushall()
+    const keys = 300_000
+    // README: sets ≈ keys in a bucket / 300; here all keys arrive in one bucket.
+    const store = await openRedisStore(options(layout, 7 * 86_400_000, { sets: 1024 }))
+    const before = await usedMemory()
+    const T = Date.now()
+    for (let from = 0; from < keys; from += 10_000) {
+      const answers = await checkKeys(store, Array.from({ length: 10_000 }, (_, i) => `k${from + i}`), T, from + 1)
+      assert.equal(answers.filter((a) => a !== 0).length, 0)
+    }
+    perKey[layout] = ((await usedMemory()) - before) / keys
+    await store.close()
+  }
+  assert.ok(perKey.compact <= 24, `compact: ${perKey.compact.toFixed(1)} B/key`)
+  assert.ok(perKey.simple > perKey.compact * 4, `simple ${perKey.simple.toFixed(1)} against compact ${perKey.compact.toFixed(1)} B/key`)
+})
+
+test('compact: a set past the intset limit chains on, so members stay intset-encoded and still found', async () => {
+  await admin.flushall()
+  // One set per bucket and a small limit: 1000 keys fill many links.
+  await admin.config('SET', 'set-max-intset-entries', '64')
+  try {
+    const store = await openRedisStore(options('compact', 3_600_000, { sets: 1 }))
+    const T = Date.now()
+    const keys = Array.from({ length: 1000 }, (_, i) => `c${i}`)
+    assert.equal((await checkKeys(store, keys, T)).filter((a) => a !== 0).length, 0)
+    assert.equal((await checkKeys(store, keys, T + 1)).filter((a) => a === 0).length, 0)
+    const setKeys = (await admin.keys(`${store.layout.prefix}{0}*`)).filter((k) => !k.includes('journal'))
+    assert.ok(setKeys.length >= 1000 / 64, `${setKeys.length} links`)
+    for (const k of setKeys) assert.equal(await admin.object('ENCODING', k), 'intset', k)
+    await store.close()
+  } finally {
+    await admin.config('SET', 'set-max-intset-entries', '512')
+  }
+})
+
+async function viaProxy(layout: RedisLayoutName, retryMs: number): Promise<{ store: RedisStore; proxy: CuttingProxy; opts: OpenRedisOptions }> {
+  const proxy = await new CuttingProxy(server.port).start()
+  const opts = options(layout, 3_600_000, { url: `redis://127.0.0.1:${proxy.port}/0`, retryMs })
+  return { store: await openRedisStore(opts), proxy, opts }
+}
+
+for (const layout of ['compact', 'simple'] as const) {
+  test(`${layout}: a check applied by Redis whose answer was lost is answered from the journal, not resent`, async () => {
+    const { store, proxy } = await viaProxy(layout, 5000)
+    const T = Date.now()
+    assert.deepEqual(await checkKeys(store, ['a1', 'a2'], T), [0, 0])
+    proxy.cutNextReply = true
+    const answers = await checkKeys(store, ['b1', 'a1', 'b2', 'b1'], T + 1)
+    assert.equal(proxy.cuts, 1, 'the reply was cut')
+    // Resending the check would have found b1 and b2 already there and called them duplicates.
+    assert.equal(answers[0], 0)
+    assert.notEqual(answers[1], 0)
+    assert.equal(answers[2], 0)
+    assert.notEqual(answers[3], 0)
+    await store.close()
+    await proxy.close()
+  })
+
+  test(`${layout}: Redis gone for good after a lost answer: the check fails with a token, and --redis-resume delivers what it remembered`, async () => {
+    const { store, proxy, opts } = await viaProxy(layout, 300)
+    const T = Date.now()
+    assert.deepEqual(await checkKeys(store, ['x1'], T), [0])
+    proxy.cutNextReply = true
+    proxy.refuse = true
+    const failure = await checkKeys(store, ['y1', 'x1', 'y2'], T + 1).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    assert.ok(failure instanceof RedisUnavailableError, String(failure))
+    assert.match(failure.resumeToken, /^[0-9a-f]{12}:2$/)
+    store.close().catch(() => {})
+    await proxy.close()
+
+    // Without the token, the keys the lost batch remembered look seen: exactly the loss to avoid.
+    const plain = await openRedisStore({ ...opts, url: server.url })
+    assert.deepEqual((await checkKeys(plain, ['y1'], T + 2)).map((a) => a !== 0), [true])
+    await plain.close()
+
+    const resumed = await openRedisStore({ ...opts, url: server.url, resume: failure.resumeToken })
+    const again = await checkKeys(resumed, ['y1', 'x1', 'y2', 'y1'], T + 3)
+    assert.equal(again[0], 0, 'y1 is delivered by the resumed run')
+    assert.notEqual(again[1], 0, 'x1 was delivered before the failure')
+    assert.equal(again[2], 0)
+    assert.notEqual(again[3], 0, 'claimed once only')
+    await resumed.close()
+  })
+}
+
+test('a token whose batch never reached Redis claims nothing', async () => {
+  const store = await openRedisStore(options('compact', 3_600_000))
+  await checkKeys(store, ['z1'], Date.now())
+  const token = `${store.runId}:2`
+  const resumed = await openRedisStore({ ...options('compact', 3_600_000), prefix: store.layout.prefix, resume: token })
+  assert.notEqual((await checkKeys(resumed, ['z1'], Date.now()))[0], 0)
+  await store.close()
+  await resumed.close()
+})
