@@ -3,9 +3,9 @@ import { Command, Option } from 'commander'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { openSync, writeFileSync } from 'node:fs'
 import { Chalk } from 'chalk'
-import { DedupPipeline, type Clock } from '../pipeline/dedup-pipeline.js'
+import { DedupPipeline, StoreFailure, type Clock } from '../pipeline/dedup-pipeline.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
-import { MemoryStore, loadState, saveState } from '../store/memory/index.js'
+import { saveState } from '../store/memory/index.js'
 import { openSources, SourceError } from '../source/index.js'
 import { StreamSink } from '../sink/index.js'
 import { SinkClosedError } from '../sink.js'
@@ -14,13 +14,12 @@ import type { PipelineListener, Summary } from '../report.js'
 import type { RecordOutput } from '../report/record-files.js'
 import { InputError, type InputFormat } from '../framing.js'
 import { parseDuration, parseFieldList, parseBytes, parseCount, parseProbability } from './parse.js'
-import { ApproxStore } from '../store/approx/index.js'
-import type { Store } from '../store.js'
+import { addBackendOptions, openStore, type BackendOptions } from './backend.js'
 import { availableParallelism } from 'node:os'
-import { EXIT, SIGNAL_EXIT, UsageError } from './errors.js'
+import { EXIT, SIGNAL_EXIT } from './errors.js'
 import type { CliIo } from './io.js'
 
-export interface DedupOptions {
+export interface DedupOptions extends BackendOptions {
   format: InputFormat | 'auto'
   key: string[]
   allowMissing?: boolean
@@ -49,7 +48,7 @@ export function defaultThreads(): number {
 }
 
 export function dedupCommand(io: CliIo, done: (status: number) => void): Command {
-  return new Command('dedup')
+  const cmd = new Command('dedup')
     .usage('[options] [files...]')
     .description('remove duplicate events: unique events to stdout as NDJSON, a duplicate report and a summary to stderr')
     .argument('[files...]', "input files, read in order as one stream; '-' is stdin (the default); .gz is read transparently")
@@ -75,6 +74,7 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .addOption(
       new Option('--threads <n>', 'worker threads that validate and key NDJSON events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
     )
+  return addBackendOptions(cmd, io.env)
     .addHelpText(
       'after',
       `
@@ -84,11 +84,12 @@ Examples:
   $ kion-dedup day1.ndjson.gz day2.ndjson.gz --report dups.ndjson --stats-json stats.json > unique.ndjson
   $ kion-dedup --clock event --state week.state backfill/*.ndjson > unique.ndjson
   $ kion-dedup --strict --rejects bad.ndjson events.ndjson > unique.ndjson
+  $ kion-dedup --backend redis --redis-url redis://127.0.0.1:6379/0 part-*.ndjson > unique.ndjson
 
 Other commands:
   kion-dedup generate --help   synthetic events with retries, for tests and benchmarks
 
-Exit status: 0 ok, 1 failure (input, output or state file), 2 usage, 3 --strict and inputs were rejected,
+Exit status: 0 ok, 1 failure (input, output, state file or Redis), 2 usage, 3 --strict and inputs were rejected,
 130/143 stopped by SIGINT/SIGTERM (after writing what was read and saving --state).`,
     )
     .action(async (files: string[], opts: DedupOptions) => {
@@ -115,10 +116,8 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const chalk = new Chalk({ level: colour ? 1 : 0 })
   const say = (s: string) => void io.stderr.write(s)
 
-  if (opts.approx === true && opts.state !== undefined) throw new UsageError('--state works with the exact store only, not with --approx')
-  const exact = opts.approx === true ? null : new MemoryStore({ windowMs: opts.window, keepFirstSeen: opts.firstSeen })
-  const store: Store = exact ?? new ApproxStore({ windowMs: opts.window, fpRate: opts.fpRate })
-  if (opts.state !== undefined && exact !== null) loadState(opts.state, exact, opts.key, opts.clock)
+  // First, before any output is opened: a backend that cannot be used fails the run with nothing written.
+  const { store, exact } = await openStore(opts)
 
   let pipeline: DedupPipeline | null = null
   const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
@@ -196,7 +195,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
         return null
       }
       // Everything before the broken spot was delivered: keep the state consistent with it, report, then fail.
-      if (e instanceof InputError || e instanceof SourceError) await finish(pipeline!.summary(`error: ${e.message}`))
+      if (e instanceof InputError || e instanceof SourceError || e instanceof StoreFailure) await finish(pipeline!.summary(`error: ${e.message}`))
       throw e
     })
     bar?.stop()

@@ -3,6 +3,8 @@ import { InvalidArgumentError } from 'commander'
 import { InputError } from '../framing.js'
 import { StateFileError } from '../store/memory/state-file.js'
 import { SourceError } from '../source/file-source.js'
+import { StoreFailure } from '../pipeline/dedup-pipeline.js'
+import { RedisStartError, RedisUnavailableError } from '../store/redis/index.js'
 
 export const EXIT = {
   ok: 0,
@@ -27,8 +29,26 @@ export function exitStatusFor(e: unknown): number {
 
 /** One line for people: known errors without a stack. */
 export function describeError(e: unknown): string {
-  if (e instanceof InputError || e instanceof StateFileError || e instanceof SourceError || e instanceof UsageError) return e.message
+  if (e instanceof StoreFailure) return resumeAdvice(e)
+  if (e instanceof RedisStartError || e instanceof InputError || e instanceof StateFileError || e instanceof SourceError || e instanceof UsageError) return e.message
   const err = e as NodeJS.ErrnoException
   if (err && typeof err.code === 'string' && err.path) return `${err.code === 'ENOENT' ? 'no such file' : err.code}: ${err.path}`
   return err instanceof Error ? err.message : String(e)
 }
+
+/** What a run stopped by its store tells the user: how far it got, and how to go on losing nothing. */
+function resumeAdvice(e: StoreFailure): string {
+  const at = e.resumeAt
+  const where = at.line > 0 ? `${at.source} line ${at.line}` : `${at.source} event ${at.index}`
+  const lines = [
+    `${e.message}`,
+    `kion-dedup: stopped at ${where} (byte ${at.offset}, event ${at.event} of the run): every event before it was output or reported a duplicate; none from it on was.`,
+  ]
+  if (e.cause instanceof RedisUnavailableError) {
+    lines.push(
+      `kion-dedup: to go on, rerun from there (or the whole input again) with --redis-resume ${e.cause.resumeToken}: it outputs the events the failed batch may have remembered in Redis without outputting.`,
+    )
+  }
+  return lines.join('\n')
+}
+

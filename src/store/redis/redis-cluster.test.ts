@@ -6,6 +6,8 @@ import { storeContract, checkKeys } from '../../../test/store/contract.js'
 import { RedisCluster } from '../../../test/support/redis-cluster.js'
 import { openRedisStore, type OpenRedisOptions } from './connect.js'
 import type { RedisLayoutName } from './layout.js'
+import { cli, FIXTURES } from '../../../test/helpers.js'
+import { join } from 'node:path'
 
 const cluster = new RedisCluster(3)
 let prefixes = 0
@@ -34,3 +36,13 @@ for (const layout of ['compact', 'simple'] as const) {
     await store.close()
   })
 }
+
+test('the CLI with --redis-cluster: the fixtures give the promised counts, then all seen', () => {
+  const args = [join(FIXTURES, 'events.ndjson'), '--backend', 'redis', '--redis-cluster', '--redis-url', cluster.url, '--key-prefix', 'cli:', '--redis-sets', '1024']
+  const first = cli(args)
+  assert.equal(first.status, 0, first.stderr)
+  assert.equal(first.lines.length, 149)
+  const second = cli(args)
+  assert.equal(second.status, 0, second.stderr)
+  assert.equal(second.lines.length, 0)
+})

@@ -92,6 +92,8 @@ export class RedisStore implements Store {
   private inserted = 0
   private late = 0
   private readonly journalsUsed = new Set<string>()
+  /** The client's own account of a lost connection (ECONNREFUSED ...), clearer than the failed command's error. */
+  private connectionError: string | null = null
 
   constructor(private readonly options: RedisStoreOptions) {
     this.layout = new KeyLayout(options.layout, options.prefix, options.layout === 'compact' ? options.sets : 1)
@@ -103,6 +105,8 @@ export class RedisStore implements Store {
     // A journal outlives the keys it speaks of by a bucket: a rerun after that finds them forgotten anyway.
     this.journalTtlMs = Math.ceil(options.windowMs + this.bucketMs)
     this.runId = randomBytes(6).toString('hex')
+    this.client.on('error', (e: Error) => (this.connectionError = e.message))
+    this.client.on('ready', () => (this.connectionError = null))
   }
 
   async check(batch: KeyBatch): Promise<void> {
@@ -192,7 +196,8 @@ export class RedisStore implements Store {
       } catch (e) {
         if (!isTransient(e)) throw new RedisCommandError(`Redis refused a check: ${(e as Error).message}`)
         if (performance.now() >= deadline) {
-          throw new RedisUnavailableError(`Redis unavailable for ${(this.options.retryMs / 1000).toFixed(1)} s: ${(e as Error).message}`, `${this.runId}:${seq}`)
+          const why = this.connectionError ?? (e as Error).message
+          throw new RedisUnavailableError(`Redis unavailable for ${(this.options.retryMs / 1000).toFixed(1)} s: ${why}`, `${this.runId}:${seq}`)
         }
         await this.waitReady(deadline)
       }

@@ -1,0 +1,86 @@
+/** @module The store options (--backend and its settings), shared by every command that deduplicates. */
+import { Option, type Command } from 'commander'
+import type { Store } from '../store.js'
+import type { Clock } from '../pipeline/dedup-pipeline.js'
+import { MemoryStore, loadState } from '../store/memory/index.js'
+import { ApproxStore } from '../store/approx/index.js'
+import { openRedisStore, type RedisLayoutName } from '../store/redis/index.js'
+import { parseDuration } from './parse.js'
+import { UsageError } from './errors.js'
+import { InvalidArgumentError } from 'commander'
+
+export interface BackendOptions {
+  backend: 'memory' | 'redis'
+  redisUrl: string
+  redisLayout: RedisLayoutName
+  keyPrefix: string
+  redisSets: number
+  redisBuckets: number
+  redisCluster?: boolean
+  redisRetry: number
+  redisResume?: string
+  // Shared with the key and window options.
+  key: string[]
+  window: number
+  clock: Clock
+  timeField: string
+  state?: string
+  firstSeen: boolean
+  approx?: boolean
+  fpRate: number
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/0'
+
+function parsePowerOfTwo(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > 2 ** 24 || (n & (n - 1)) !== 0) throw new InvalidArgumentError(`expected a power of two from 1 to 16777216, got "${text}"`)
+  return n
+}
+
+function parseBuckets(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError(`expected a whole number from 1 to 64, got "${text}"`)
+  return n
+}
+
+export function addBackendOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
+  return cmd
+    .addOption(new Option('--backend <name>', 'where seen keys are remembered: this process (memory) or a shared Redis').choices(['memory', 'redis']).default('memory'))
+    .addOption(new Option('--redis-url <url>', 'Redis to use with --backend redis: redis[s]://[[user]:password@]host[:port][/db]').default(env.REDIS_URL ?? DEFAULT_REDIS_URL, '$REDIS_URL or ' + DEFAULT_REDIS_URL))
+    .addOption(new Option('--redis-layout <layout>', 'compact: about 10 B a key in bucketed intsets; simple: one SET NX key per event (~130 B)').choices(['compact', 'simple']).default('compact'))
+    .option('--key-prefix <prefix>', 'prefix of every Redis key, so that several pipelines can share one Redis', 'kion:')
+    .addOption(new Option('--redis-sets <n>', 'compact layout: sets per time bucket, a power of two; about keys per window / buckets / 300').argParser(parsePowerOfTwo).default(65536))
+    .addOption(new Option('--redis-buckets <n>', 'compact layout: time buckets per window; a key is forgotten at most a bucket after the window').argParser(parseBuckets).default(8))
+    .option('--redis-cluster', 'the Redis URL names a node of a Redis Cluster')
+    .addOption(new Option('--redis-retry <duration>', 'how long to wait for a lost Redis to come back before stopping').argParser(parseDuration).default(parseDuration('10s'), '10s'))
+    .option('--redis-resume <token>', 'after a run stopped by Redis: deliver the events its last batch remembered but never output')
+}
+
+/** Opens the store the options name; for Redis, connects before anything else happens, so a bad Redis fails a run before any output. */
+export async function openStore(o: BackendOptions): Promise<{ store: Store; exact: MemoryStore | null }> {
+  if (o.backend === 'redis') {
+    if (o.approx === true) throw new UsageError('--approx works with the memory backend only')
+    if (o.state !== undefined) throw new UsageError('--state works with the memory backend only: Redis keeps the keys itself')
+    const store = await openRedisStore({
+      url: o.redisUrl,
+      cluster: o.redisCluster === true,
+      layout: o.redisLayout,
+      prefix: o.keyPrefix,
+      windowMs: o.window,
+      clock: o.clock,
+      buckets: o.redisBuckets,
+      sets: o.redisSets,
+      retryMs: o.redisRetry,
+      resume: o.redisResume,
+      keyDescription: `key=${o.key.join(',')}${o.clock === 'event' ? ` time-field=${o.timeField}` : ''}`,
+    })
+    return { store, exact: null }
+  }
+  if (o.redisResume !== undefined) throw new UsageError('--redis-resume needs --backend redis')
+  if (o.approx === true && o.state !== undefined) throw new UsageError('--state works with the exact store only, not with --approx')
+  if (o.approx === true) return { store: new ApproxStore({ windowMs: o.window, fpRate: o.fpRate }), exact: null }
+  const exact = new MemoryStore({ windowMs: o.window, keepFirstSeen: o.firstSeen })
+  if (o.state !== undefined) loadState(o.state, exact, o.key, o.clock)
+  return { store: exact, exact }
+}
