@@ -72,7 +72,9 @@ export class DedupPipeline implements FrameHandler {
   /** Slabs settle one after another, each as soon as its keying is done: output never waits for the next input. */
   private settled: Promise<void> = Promise.resolve()
   private slab: Slab
-  private batch: KeyBatch = newKeyBatch(SLAB_EVENTS)
+  private readonly batches = new Map<Slab, KeyBatch>()
+  /** Settles when the last dispatched slab's check has been submitted to the store. */
+  private submitted: Promise<void> = Promise.resolve()
   private framer: Framer | null = null
   private sourceIndex = -1
   private readonly sourceNames: string[] = []
@@ -271,18 +273,39 @@ export class DedupPipeline implements FrameHandler {
     return this.keyerInstance
   }
 
-  /** Hands the filled slab to keying and queues its delivery; waits while every slab is in flight. */
+  /**
+   * Hands the filled slab to keying and queues its check and delivery; waits while every slab is
+   * in flight. Checks are submitted in input order as soon as a slab is keyed, without waiting
+   * for the previous check's answer, so a remote store works on one slab while the previous is
+   * delivered and the next is keyed; deliveries then follow in input order.
+   */
   private async dispatch(): Promise<void> {
     const slab = this.slab
     if (slab.count > 0) {
       const keyed = allPreset(slab) ? undefined : this.keyer().key(slab)
-      const done = this.settled.then(async () => {
+      const checked = this.submitted.then(async () => {
         if (keyed !== undefined) await keyed
-        await this.settle(slab)
+        return this.submitCheck(slab)
+      })
+      // The next slab's check waits for this one's submission, not for its answer.
+      this.submitted = checked.then(
+        () => {},
+        () => {},
+      )
+      const done = this.settled.then(async () => {
+        const { batch, checking } = await checked
+        try {
+          if (checking !== undefined) await checking
+        } catch (e) {
+          // Nothing of this slab was delivered, and no later slab will be: the run can resume here.
+          throw new StoreFailure(e, this.placeOf(slab, 0))
+        }
+        await this.deliver(slab, batch)
         this.free.push(slab)
       })
       // Awaited later (drain); a failure must not surface as an unhandled rejection before then.
       done.catch(() => {})
+      checked.catch(() => {})
       this.settled = done
       this.inflight.push(done)
       while (this.free.length === 0) await this.inflight.shift()
@@ -296,11 +319,10 @@ export class DedupPipeline implements FrameHandler {
     while (this.inflight.length > 0) await this.inflight.shift()
   }
 
-  /** Checks a keyed slab against the store and delivers its events in order. */
-  private async settle(slab: Slab): Promise<void> {
+  /** Fills the slab's key batch and starts its check (a synchronous store answers at once). */
+  private submitCheck(slab: Slab): { batch: KeyBatch; checking: void | Promise<void> } {
     const r = slab.results
-    const reasons = slab.reasons.length > 0 ? new Map(slab.reasons) : NO_REASONS
-    const batch = this.batchFor(slab.count)
+    const batch = this.batchFor(slab)
     let b = 0
     for (let k = 0; k < slab.count; k++) {
       if (r.status[k] !== SlabStatus.Keyed) continue
@@ -312,16 +334,18 @@ export class DedupPipeline implements FrameHandler {
       b++
     }
     batch.count = b
-    if (b > 0) {
-      try {
-        const checking = this.store.check(batch)
-        if (checking !== undefined) await checking
-      } catch (e) {
-        // Nothing of this slab was delivered, and no later slab is checked: the run can resume here.
-        throw new StoreFailure(e, this.placeOf(slab, 0))
-      }
-    }
-    b = 0
+    const checking = b > 0 ? this.store.check(batch) : undefined
+    // Awaited when the slab's turn to be delivered comes; if an earlier slab failed, that turn never
+    // comes, and its failure must not surface as an unhandled rejection.
+    if (checking instanceof Promise) checking.catch(() => {})
+    return { batch, checking }
+  }
+
+  /** Delivers a checked slab's events in order: unique ones to the sink, the rest to the listeners. */
+  private async deliver(slab: Slab, batch: KeyBatch): Promise<void> {
+    const r = slab.results
+    const reasons = slab.reasons.length > 0 ? new Map(slab.reasons) : NO_REASONS
+    let b = 0
     const emitKey = this.options.emitKey
     for (let k = 0; k < slab.count; k++) {
       if (r.status[k] !== SlabStatus.Keyed) {
@@ -366,9 +390,14 @@ export class DedupPipeline implements FrameHandler {
     return { source: this.sourceNames[slab.sources[k]], line: slab.lines[k], index: slab.indexes[k], offset: slab.offsets[k], event: slab.ordinals[k] }
   }
 
-  private batchFor(n: number): KeyBatch {
-    if (this.batch.times.length < n) this.batch = newKeyBatch(n)
-    return this.batch
+  /** Each slab keeps its own batch: several may be checking at once. */
+  private batchFor(slab: Slab): KeyBatch {
+    let batch = this.batches.get(slab)
+    if (batch === undefined || batch.times.length < slab.count) {
+      batch = newKeyBatch(Math.max(slab.count, SLAB_EVENTS))
+      this.batches.set(slab, batch)
+    }
+    return batch
   }
 
   private sourceOf(event: number): string {

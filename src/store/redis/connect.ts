@@ -1,6 +1,6 @@
 /** @module Opening the Redis store: connect (failing fast), agree on the layout, recover a failed run's batch in doubt. */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import { RedisStore, parseJournal, type ClaimedKeys, type RedisClient, type RedisStoreOptions } from './redis-store.js'
+import { RedisStore, parseJournal, JOURNAL_SLOTS, type ClaimedKeys, type RedisClient, type RedisStoreOptions } from './redis-store.js'
 import { KeyLayout } from './layout.js'
 
 /** Redis could not be used at start: nothing has been read or written yet. */
@@ -129,7 +129,8 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
 
 /**
  * The keys a failed run's batch in doubt remembered without delivering, read from its journal(s).
- * Every chunk of that batch that Redis applied is claimed: the run delivered nothing of the batch.
+ * Every chunk of that batch, and of the batches sent after it, that Redis applied is claimed: the
+ * run delivered none of them.
  * If it never reached Redis, no journal has its sequence number and nothing is claimed.
  */
 async function recoverJournal(client: RedisClient, layout: KeyLayout, token: string, cluster: boolean): Promise<ClaimedKeys> {
@@ -140,12 +141,15 @@ async function recoverJournal(client: RedisClient, layout: KeyLayout, token: str
   const tags = cluster ? Array.from({ length: 2 ** layout.tagBits }, (_, tag) => tag) : [null]
   const claimed: ClaimedKeys = new Set()
   for (const tag of tags) {
-    // A batch's chunks have journals 0, 1, ...; stale ones from earlier, longer batches carry other numbers.
-    for (let chunk = 0; ; chunk++) {
-      const raw = await client.getBuffer(layout.journalKey(runId, tag, chunk))
-      if (raw === null) break
-      const entry = parseJournal(raw)
-      if (entry !== null && entry.seq === seq) for (const k of entry.newKeys) claimed.add(k)
+    for (let slot = 0; slot < JOURNAL_SLOTS; slot++) {
+      // A batch's chunks have journals 0, 1, ...; stale ones from earlier, longer batches carry older numbers.
+      for (let chunk = 0; ; chunk++) {
+        const raw = await client.getBuffer(layout.journalKey(runId, tag, slot, chunk))
+        if (raw === null) break
+        const entry = parseJournal(raw)
+        // The failed batch and any sent after it: none of them was delivered.
+        if (entry !== null && entry.seq >= seq) for (const k of entry.newKeys) claimed.add(k)
+      }
     }
   }
   return claimed

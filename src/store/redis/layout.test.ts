@@ -34,7 +34,7 @@ test('compact layout: every key one check touches hashes to the slot of its grou
     const layout = new KeyLayout('compact', 'kion:', sets)
     for (let i = 0; i < 200; i++) {
       const d = randomBytes(16)
-      const journal = layout.journalKey('0123456789ab', layout.tag(d, 0), 3)
+      const journal = layout.journalKey('0123456789ab', layout.tag(d, 0), 7, 3)
       const slot = keySlot(journal)
       const base = layout.setBase(d, 0)
       // The script appends a bucket number and, past the first link, ".link".
@@ -54,7 +54,7 @@ test('simple layout: an event key shares its tag, and so its slot, with its grou
     const d = randomBytes(16)
     const key = layout.eventKey(d, 0)
     assert.match(key, /^p:\{[0-9a-f]{1,3}\}[0-9a-f]{32}$/)
-    assert.equal(keySlot(key), keySlot(layout.journalKey('0123456789ab', layout.tag(d, 0), 3)))
+    assert.equal(keySlot(key), keySlot(layout.journalKey('0123456789ab', layout.tag(d, 0), 7, 3)))
     slots.add(keySlot(key))
   }
   // 2000 digests over 1024 tags: keys spread over many slots, not a few.

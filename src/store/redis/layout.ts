@@ -60,10 +60,11 @@ export class KeyLayout {
 
   /**
    * The journal of one run's script calls: per hash tag in a cluster (null on a single server),
-   * and per chunk of a batch, which is checked in chunks of at most CHECK_CHUNK events.
+   * per slot (batches rotate over JOURNAL_SLOTS) and per chunk of a batch (at most CHECK_CHUNK
+   * events a call).
    */
-  journalKey(runId: string, tag: number | null, chunk: number): string {
-    return `${this.prefix}${tag === null ? '' : `{${tag.toString(16)}}`}journal:${runId}:${chunk}`
+  journalKey(runId: string, tag: number | null, slot: number, chunk: number): string {
+    return `${this.prefix}${tag === null ? '' : `{${tag.toString(16)}}`}journal:${runId}:${slot}.${chunk}`
   }
 
   /** Records the options that decide where keys live, so that two pipelines that disagree cannot share a prefix. */

@@ -56,6 +56,13 @@ interface Group {
 /** Script calls carry at most this many events: bounds the time one call holds Redis (about 10 ms). */
 export const CHECK_CHUNK = 1024
 
+/**
+ * Journals rotate over this many slots (by batch number), and a batch is not sent until the one
+ * this many before it has been answered: a journal is never overwritten while its batch may still
+ * be in doubt, and up to this many batches can be in flight at once.
+ */
+export const JOURNAL_SLOTS = 16
+
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTCONN', 'ECONNABORTED'])
 
 /** Errors that mean "the server is away or busy", after which the answer to a sent command is unknown. */
@@ -88,6 +95,13 @@ export class RedisStore implements Store {
   private readonly bucketMs: number
   private readonly journalTtlMs: number
   private seq = 0
+  /** Batch numbers sent and not yet answered, oldest first. */
+  private readonly inflight = new Set<number>()
+  /** Batches are admitted one at a time, in call order: the order Redis sees them in. */
+  private admission: Promise<void> = Promise.resolve()
+  private answered: () => void = () => {}
+  /** Set once a batch failed for good: later batches fail at once, so no journal of a batch in doubt is overwritten. */
+  private failure: Error | null = null
   private clockNow = -Infinity
   private inserted = 0
   private late = 0
@@ -109,12 +123,55 @@ export class RedisStore implements Store {
     this.client.on('ready', () => (this.connectionError = null))
   }
 
-  async check(batch: KeyBatch): Promise<void> {
-    if (batch.count === 0) return
+  /**
+   * Sends the batch's script calls at once and resolves when all are answered. Calls made while
+   * earlier batches are in flight are sent behind them (Redis answers a connection in order), so
+   * a caller may overlap checking one batch with delivering the previous.
+   */
+  check(batch: KeyBatch): Promise<void> {
+    if (batch.count === 0) return Promise.resolve()
+    const sent = this.admission.then(() => this.send(batch))
+    this.admission = sent.then(
+      () => {},
+      () => {},
+    )
+    return sent.then((s) => s.answered)
+  }
+
+  private async send(batch: KeyBatch): Promise<{ answered: Promise<void> }> {
+    if (this.failure !== null) throw this.failure
+    while (this.oldestInflight() <= this.seq + 1 - JOURNAL_SLOTS) await new Promise<void>((resolve) => (this.answered = resolve))
     const seq = ++this.seq
+    this.inflight.add(seq)
     const digests = Buffer.from(batch.digests.buffer, batch.digests.byteOffset, batch.count * 16)
     for (let i = 0; i < batch.count; i++) if (batch.times[i] > this.clockNow) this.clockNow = batch.times[i]
-    await Promise.all(this.groups(digests, batch.count).map((g) => this.checkGroup(g, batch, digests, seq)))
+    const calls: Array<Promise<void>> = []
+    for (const g of this.groups(digests, batch.count)) {
+      for (let from = 0, chunk = 0; from < g.indexes.length; from += CHECK_CHUNK, chunk++) {
+        const indexes = g.indexes.length <= CHECK_CHUNK ? g.indexes : g.indexes.slice(from, from + CHECK_CHUNK)
+        // All of a batch's calls go out now, in order: Redis runs them in that order.
+        calls.push(this.checkChunk(this.layout.journalKey(this.runId, g.tag, seq % JOURNAL_SLOTS, chunk), indexes, batch, digests, seq))
+      }
+    }
+    const answered = Promise.all(calls).then(
+      () => this.finished(seq),
+      (e: unknown) => {
+        this.failure ??= e instanceof Error ? e : new Error(String(e))
+        this.finished(seq)
+        throw e
+      },
+    )
+    return { answered }
+  }
+
+  private oldestInflight(): number {
+    for (const seq of this.inflight) return seq
+    return Infinity
+  }
+
+  private finished(seq: number): void {
+    this.inflight.delete(seq)
+    this.answered()
   }
 
   stats(): StoreStats {
@@ -158,6 +215,10 @@ export class RedisStore implements Store {
     const B = this.bucketMs
     const hi = Math.floor(this.clockNow / B)
     const lo = Math.floor((this.clockNow - o.windowMs) / B)
+    // compact: consecutive events with the same buckets share one run header (see scripts.ts).
+    let header = -1
+    let runKey = ''
+    let runLength = 0
     for (const i of indexes) {
       const t = batch.times[i]
       if (t < this.clockNow - o.windowMs) this.late++
@@ -166,22 +227,22 @@ export class RedisStore implements Store {
         const at = Math.max(Math.floor(t / B), lo)
         const end = (at + 1) * B + o.windowMs
         // Redis expires by its wall clock; under the event clock, map event time to it through the latest event seen.
-        const expireAt = o.clock === 'ingest' ? end : wallNow + Math.max(end - this.clockNow, B)
-        args.push(this.layout.setBase(digests, i * 16), this.layout.member(digests, i * 16), String(at), String(lo), String(hi), String(Math.ceil(expireAt)))
+        const expireAt = String(Math.ceil(o.clock === 'ingest' ? end : wallNow + Math.max(end - this.clockNow, B)))
+        const key = `${at}/${expireAt}`
+        if (key !== runKey) {
+          runKey = key
+          runLength = 0
+          header = args.length
+          args.push(String(at), String(lo), String(hi), expireAt, '0')
+        }
+        args[header + 4] = String(++runLength)
+        args.push(this.layout.setBase(digests, i * 16), this.layout.member(digests, i * 16))
       } else {
         const keepMs = Math.max(t + o.windowMs - this.clockNow, B)
         args.push(this.layout.eventKey(digests, i * 16), String(Math.floor(t)), String(Math.ceil(keepMs)))
       }
     }
     return args
-  }
-
-  /** A group's events in chunks, one after another: a key repeated across chunks is then found by the later one. */
-  private async checkGroup(g: Group, batch: KeyBatch, digests: Buffer, seq: number): Promise<void> {
-    for (let from = 0, chunk = 0; from < g.indexes.length; from += CHECK_CHUNK, chunk++) {
-      const indexes = g.indexes.length <= CHECK_CHUNK ? g.indexes : g.indexes.slice(from, from + CHECK_CHUNK)
-      await this.checkChunk(this.layout.journalKey(this.runId, g.tag, chunk), indexes, batch, digests, seq)
-    }
   }
 
   private async checkChunk(journal: string, indexes: readonly number[], batch: KeyBatch, digests: Buffer, seq: number): Promise<void> {
@@ -248,10 +309,12 @@ export class RedisStore implements Store {
   }
 
   private async waitReady(deadline: number): Promise<void> {
-    while (this.client.status !== 'ready' && performance.now() < deadline) await sleep(50)
-    // Ready again, or out of time (the caller's next attempt then fails and reports).
-    if (this.client.status !== 'ready') await sleep(Math.max(0, Math.min(50, deadline - performance.now())))
+    // Always a real pause first: a connection can fail commands before it reports itself closed,
+    // and retrying on promises alone would never let that report (an I/O event) through.
+    do await sleep(Math.max(0, Math.min(50, deadline - performance.now())))
+    while (this.client.status !== 'ready' && performance.now() < deadline)
   }
+
 }
 
 export interface JournalEntry {

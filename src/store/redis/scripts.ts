@@ -22,47 +22,58 @@ return a
 `
 
 /**
- * compact: ARGV[5] = the intset size limit; per event: set base, member, insert bucket, first
- * and last bucket to look in, expiry (unix ms) for a set created now. A time bucket's set is a
- * chain of links (`base<bucket>`, `base<bucket>.1`, ...): when a link is one short of the
- * server's intset limit its member 0 is added, meaning "full, go on to the next link", so no
- * link ever leaves the 8-bytes-a-member intset encoding, whatever the volume.
+ * compact: ARGV[5] = the intset size limit; then runs of events that share their time buckets,
+ * each a header (insert bucket, first and last bucket to look in, expiry in unix ms for a set
+ * created now, number of events) followed by a set base and a member per event. Under the
+ * ingest clock a whole batch is one run. A time bucket's set is a chain of links (`base<bucket>`,
+ * `base<bucket>.1`, ...): when a link is one short of the server's intset limit its member 0 is
+ * added, meaning "full, go on to the next link", so no link ever leaves the 8-bytes-a-member
+ * intset encoding, whatever the volume.
  */
 export const COMPACT_LUA =
   PROLOGUE +
   `
+local call, format = redis.call, string.format
 local limit = tonumber(ARGV[5])
 local i, p = 1, 6
+local suffix = {}
 while i <= n do
-  local base, member = ARGV[p], ARGV[p + 1]
-  local at, lo, hi, expireAt = tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), ARGV[p + 5]
-  p = p + 6
-  local seen, tail = false, nil
+  local at, lo, hi, expireAt, count = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3], tonumber(ARGV[p + 4])
+  p = p + 5
   for b = lo, hi do
-    local link = 0
-    while true do
-      local key = base .. string.format('%d', b)
-      if link > 0 then key = key .. '.' .. link end
-      local r = redis.call('SMISMEMBER', key, member, '0')
-      if r[1] == 1 then seen = true break end
-      if r[2] == 0 then
-        if b == at then tail = key end
-        break
+    if suffix[b] == nil then suffix[b] = format('%d', b) end
+  end
+  for _ = 1, count do
+    local base, member = ARGV[p], ARGV[p + 1]
+    p = p + 2
+    local seen, tail = false, nil
+    -- Newest bucket first: a client's retry mostly follows its original closely.
+    for b = hi, lo, -1 do
+      local key = base .. suffix[b]
+      local link = 0
+      while true do
+        local r = call('SMISMEMBER', key, member, '0')
+        if r[1] == 1 then seen = true break end
+        if r[2] == 0 then
+          if b == at then tail = key end
+          break
+        end
+        link = link + 1
+        key = base .. suffix[b] .. '.' .. link
       end
-      link = link + 1
+      if seen then break end
     end
-    if seen then break end
+    if seen then
+      answers[i] = '1'
+    else
+      call('SADD', tail, member)
+      local size = call('SCARD', tail)
+      if size == 1 then call('PEXPIREAT', tail, expireAt) end
+      if size >= limit - 1 then call('SADD', tail, '0') end
+      answers[i] = '0'
+    end
+    i = i + 1
   end
-  if seen then
-    answers[i] = '1'
-  else
-    redis.call('SADD', tail, member)
-    local size = redis.call('SCARD', tail)
-    if size == 1 then redis.call('PEXPIREAT', tail, expireAt) end
-    if size >= limit - 1 then redis.call('SADD', tail, '0') end
-    answers[i] = '0'
-  end
-  i = i + 1
 end
 ` +
   EPILOGUE
