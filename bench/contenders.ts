@@ -12,6 +12,8 @@ export interface Contender {
   data: DataSet
   argv: string[]
   count: Count
+  /** Run before each of its runs, untimed (emptying Redis, so that every run finds every key new). */
+  prepare?: () => Promise<void>
 }
 
 export interface ContenderResult {
@@ -30,9 +32,23 @@ export interface ContenderResult {
   mismatches: number[]
 }
 
-export function contenders(root: string, data: Record<DataFormat, DataSet>): Contender[] {
+/** Where the Redis contenders point, and how to empty it before each of their runs. */
+export interface RedisTarget {
+  url: string
+  flush: () => Promise<void>
+}
+
+export function contenders(root: string, data: Record<DataFormat, DataSet>, redis: RedisTarget | null): Contender[] {
   const bin = join(root, 'bin', 'kion-dedup.js')
   const node = process.execPath
+  const viaRedis = (layout: string, d: DataSet): Contender => ({
+    name: `kion-dedup --backend redis (${layout})`,
+    data: d,
+    argv: [node, bin, '--quiet', '--backend', 'redis', '--redis-url', redis!.url, '--redis-layout', layout, d.path],
+    count: 'lines',
+    prepare: redis!.flush,
+  })
+  const redisContenders = redis === null ? [] : [viaRedis('compact', data.ndjson), viaRedis('simple', data.ndjson), viaRedis('compact', data.json)]
   return [
     { name: 'floor (cat > /dev/null)', data: data.ndjson, argv: ['cat', data.ndjson.path], count: 'none' },
     { name: 'floor (cat > /dev/null)', data: data.json, argv: ['cat', data.json.path], count: 'none' },
@@ -43,6 +59,7 @@ export function contenders(root: string, data: Record<DataFormat, DataSet>): Con
     { name: 'kion-dedup (default)', data: data.ndjson, argv: [node, bin, '--quiet', data.ndjson.path], count: 'lines' },
     { name: 'kion-dedup --threads 0', data: data.json, argv: [node, bin, '--quiet', '--threads', '0', data.json.path], count: 'lines' },
     { name: 'kion-dedup (default)', data: data.json, argv: [node, bin, '--quiet', data.json.path], count: 'lines' },
+    ...redisContenders,
   ]
 }
 
@@ -57,6 +74,7 @@ function median(xs: readonly number[]): number {
 }
 
 async function runOnce(c: Contender, outFile: string): Promise<{ run: ChildRun; unique: number | null }> {
+  await c.prepare?.()
   const target: StdoutTarget = c.count === 'lines' ? { kind: 'file', path: outFile } : c.count === 'stdout' ? { kind: 'capture' } : { kind: 'null' }
   const run = await runTimed(c.argv, target)
   // Counting happens after the clock stopped: it is the harness's work, not the contender's.

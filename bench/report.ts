@@ -4,6 +4,7 @@ import type { DataSet, DataFormat } from './data.js'
 import { DUP_RATE, SEED } from './data.js'
 import { machineLine, type Machine } from './machine.js'
 import { BATCH, BLOOM_ERROR_RATE, APPROX_FP_RATE, JS_SET_MAX_ENTRIES, PROJECTED_KEYS, type StoreSection } from './store-bench.js'
+import { DEFAULT_SETS, PROJECTED_FILL, type RedisSection } from './redis-bench.js'
 
 export interface Projection {
   keys: number
@@ -11,6 +12,8 @@ export interface Projection {
   memoryStoreNoFirstSeenBytes: number
   jsSetBytes: number
   bloomBytes: number
+  redisCompactBytes: number
+  redisSimpleBytes: number
 }
 
 export interface BenchReport {
@@ -19,10 +22,11 @@ export interface BenchReport {
   data: Record<DataFormat, DataSet>
   contenders: ContenderResult[]
   store: StoreSection
+  redis: RedisSection
   projection: Projection
 }
 
-export function project(store: StoreSection): Projection {
+export function project(store: StoreSection, redis: RedisSection): Projection {
   const at = (bytesPerKey: number) => Math.round(bytesPerKey * PROJECTED_KEYS)
   const byFlag = (flag: boolean) => store.memory.find((m) => m.keepFirstSeen === flag)?.bytesPerKey ?? NaN
   return {
@@ -31,6 +35,8 @@ export function project(store: StoreSection): Projection {
     memoryStoreNoFirstSeenBytes: at(byFlag(false)),
     jsSetBytes: at(store.set.bytesPerKey),
     bloomBytes: at(store.bloom.bytesPerKey),
+    redisCompactBytes: at(redis.layouts.find((l) => l.layout === 'compact')?.bytesPerKey ?? NaN),
+    redisSimpleBytes: at(redis.layouts.find((l) => l.layout === 'simple')?.bytesPerKey ?? NaN),
   }
 }
 
@@ -80,6 +86,14 @@ function storeTable(s: StoreSection): string[] {
   return table(rows, [0, 5])
 }
 
+function redisTable(s: RedisSection): string[] {
+  const rows = [['layout', 'keys', 'sets/bucket', 'members/set', 'bytes/key (used_memory)', 'keys/s (one store)', 'false duplicates']]
+  for (const l of s.layouts) {
+    rows.push([l.layout, int(l.keys), l.sets === null ? '-' : int(l.sets), l.sets === null ? '-' : fixed(l.keys / l.sets, 0), fixed(l.bytesPerKey, 1), int(l.keysPerSecond), String(l.falseDuplicates)])
+  }
+  return table(rows, [0])
+}
+
 export function textReport(r: BenchReport): string {
   const d = r.data
   const p = r.projection
@@ -95,11 +109,17 @@ export function textReport(r: BenchReport): string {
     ...storeTable(r.store),
     'RSS growth = this process\'s RSS after the inserts minus before; it also counts tables freed while growing that the allocator has not returned.',
     '',
+    `redis: Redis ${r.redis.version} started by the bench on loopback; random keys in batches of ${BATCH}, one time bucket; compact sets sized so each holds what the default --redis-sets ${int(DEFAULT_SETS)} holds at ${int(PROJECTED_KEYS)} keys (${fixed(PROJECTED_FILL, 0)})`,
+    '',
+    ...redisTable(r.redis),
+    '',
     `projected for ${int(p.keys)} keys (7 d at 500 events/s), at the bytes/key above:`,
     `  MemoryStore keepFirstSeen=true   ${gib(p.memoryStoreFirstSeenBytes)} GiB`,
     `  MemoryStore keepFirstSeen=false  ${gib(p.memoryStoreNoFirstSeenBytes)} GiB`,
     `  JS Set of hex strings            ${gib(p.jsSetBytes)} GiB (and a JS Set holds at most ${int(JS_SET_MAX_ENTRIES)} entries)`,
     `  bloom-filters BloomFilter        ${gib(p.bloomBytes)} GiB (approximate: drops about 1 in ${int(1 / BLOOM_ERROR_RATE)} unique events once full; no expiry)`,
+    `  Redis, compact layout            ${gib(p.redisCompactBytes)} GiB of used_memory`,
+    `  Redis, simple layout             ${gib(p.redisSimpleBytes)} GiB of used_memory`,
   ]
   return lines.join('\n') + '\n'
 }

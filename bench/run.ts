@@ -8,6 +8,10 @@ import { describeMachine } from './machine.js'
 import { parseOptions, UsageError, USAGE, type BenchOptions } from './options.js'
 import { project, textReport, type BenchReport } from './report.js'
 import { storeSection } from './store-bench.js'
+import { redisSection } from './redis-bench.js'
+import { startRedis } from '../test/support/redis-server.js'
+import { spawnSync } from 'node:child_process'
+import { Redis } from 'ioredis'
 
 /** This file runs as dist/bench/run.js; the project root is two levels up. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -32,16 +36,27 @@ async function main(argv: readonly string[]): Promise<number> {
   const data = await ensureData(ROOT, options.count, log)
   log(`data: ${data.ndjson.count} events, ${data.ndjson.unique} unique; ${options.runs} rounds after a warm-up`)
   const outFile = join(ROOT, 'bench', 'data', `out-${process.pid}.ndjson`)
-  const results = await runContenders(contenders(ROOT, data), options.runs, outFile, log)
-  const store = await storeSection(ROOT, options.storeKeys, options.bloomKeys, log)
-  const report: BenchReport = { machine, runs: options.runs, data, contenders: results, store, projection: project(store) }
+  // The Redis backend is measured against a local redis-server of our own (installed like the tests do).
+  if (spawnSync('bash', [join(ROOT, 'test', 'setup', 'ensure-redis.sh')], { stdio: 'inherit' }).status !== 0) throw new Error('redis-server could not be installed')
+  const server = await startRedis()
+  const admin = new Redis(server.port, '127.0.0.1')
+  try {
+    const flush = async () => void (await admin.flushall())
+    const results = await runContenders(contenders(ROOT, data, { url: server.url, flush }), options.runs, outFile, log)
+    const store = await storeSection(ROOT, options.storeKeys, options.bloomKeys, log)
+    const redis = await redisSection(server, options.redisKeys, log)
+    const report: BenchReport = { machine, runs: options.runs, data, contenders: results, store, redis, projection: project(store, redis) }
   process.stdout.write(options.json ? JSON.stringify(report) + '\n' : textReport(report))
 
-  const bad = results.filter((r) => r.mismatches.length > 0)
-  for (const r of bad) {
-    process.stderr.write(`\n!!! MISMATCH !!! ${r.name} ${r.format}: unique counts ${r.mismatches.join(', ')}, the generator made ${data[r.format].unique}\n`)
+    const bad = results.filter((r) => r.mismatches.length > 0)
+    for (const r of bad) {
+      process.stderr.write(`\n!!! MISMATCH !!! ${r.name} ${r.format}: unique counts ${r.mismatches.join(', ')}, the generator made ${data[r.format].unique}\n`)
+    }
+    return bad.length > 0 ? 1 : 0
+  } finally {
+    admin.disconnect()
+    await server.dispose()
   }
-  return bad.length > 0 ? 1 : 0
 }
 
 try {
