@@ -71,6 +71,10 @@ export class RedisServer {
     args.push(...(o.args ?? []))
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
+    // A test process that dies without disposing (a crash, a timeout) takes its servers with it.
+    const reap = () => child.kill('SIGKILL')
+    process.once('exit', reap)
+    child.once('exit', () => process.off('exit', reap))
     return new Promise((resolve, reject) => {
       let log = ''
       const timer = setTimeout(() => reject(new Error(`redis-server did not start in 10 s:\n${log}`)), 10_000)

@@ -108,7 +108,9 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
   try {
     // Kept as long as keys written under it can live, renewed by every run.
     const keepMs = String(Math.ceil(o.windowMs * 2))
-    const existing = await client.set(layout.layoutKey(), describe, 'PX', keepMs, 'NX', 'GET')
+    // (Not SET NX GET in one: that needs Redis 7.0, and 6.2 is enough for the rest.)
+    const created = await client.set(layout.layoutKey(), describe, 'PX', keepMs, 'NX')
+    const existing = created === null ? await client.get(layout.layoutKey()) : null
     if (existing !== null && existing !== describe) {
       client.disconnect()
       throw new RedisStartError(

@@ -180,9 +180,10 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    // A clean end leaves no batch in doubt: its journals are no longer needed.
+    // A clean end leaves no batch in doubt: its journals are no longer needed. After a failure
+    // they are what --redis-resume reads, and they stay (expiring with the window).
     try {
-      if (this.journalsUsed.size > 0 && this.client.status === 'ready') {
+      if (this.failure === null && this.journalsUsed.size > 0 && this.client.status === 'ready') {
         await Promise.all([...this.journalsUsed].map((k) => this.client.del(k)))
       }
       await this.client.quit()
