@@ -35,6 +35,8 @@ export interface StoreStats {
 export interface Store {
   readonly name: string
   check(batch: KeyBatch): void | Promise<void>
+  /** Resolves when the store can take checks now (a remote store asks its server); absent: always. */
+  ready?(): Promise<void>
   stats(): StoreStats
   close(): Promise<void>
 }

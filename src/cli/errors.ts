@@ -4,7 +4,7 @@ import { InputError } from '../framing.js'
 import { StateFileError } from '../store/memory/state-file.js'
 import { SourceError } from '../source/file-source.js'
 import { StoreFailure } from '../pipeline/dedup-pipeline.js'
-import { RedisStartError, RedisUnavailableError } from '../store/redis/index.js'
+import { RedisStartError, RedisUnavailableError, RedisCommandError } from '../store/redis/index.js'
 
 export const EXIT = {
   ok: 0,
@@ -44,7 +44,7 @@ function resumeAdvice(e: StoreFailure): string {
     `${e.message}`,
     `kion-dedup: stopped at ${where} (byte ${at.offset}, event ${at.event} of the run): every event before it was output or reported a duplicate; none from it on was.`,
   ]
-  if (e.cause instanceof RedisUnavailableError) {
+  if (e.cause instanceof RedisUnavailableError || e.cause instanceof RedisCommandError) {
     lines.push(
       `kion-dedup: to go on, rerun from there (or the whole input again) with --redis-resume ${e.cause.resumeToken}: it outputs the events the failed batch may have remembered in Redis without outputting.`,
     )

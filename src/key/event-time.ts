@@ -2,6 +2,9 @@
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i
 
+/** The range of a JS Date (±100,000,000 days): past it a time is no time, and bucket arithmetic would lose integers. */
+export const MAX_EVENT_TIME_MS = 8.64e15
+
 /**
  * Milliseconds since the epoch, or NaN. Numbers (and numeric strings) below 1e11 are
  * seconds, larger ones milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
@@ -11,7 +14,8 @@ export function parseEventTime(text: string, isNumber: boolean): number {
   if (isNumber || /^\d+(\.\d+)?$/.test(trimmed)) {
     const n = Number(trimmed)
     if (!Number.isFinite(n)) return NaN
-    return Math.abs(n) < 1e11 ? n * 1000 : n
+    const ms = Math.abs(n) < 1e11 ? n * 1000 : n
+    return Math.abs(ms) <= MAX_EVENT_TIME_MS ? ms : NaN
   }
   const m = ISO.exec(trimmed)
   if (m === null) return NaN

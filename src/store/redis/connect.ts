@@ -1,6 +1,6 @@
 /** @module Opening the Redis store: connect (failing fast), agree on the layout, recover a failed run's batch in doubt. */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import { RedisStore, parseJournal, JOURNAL_SLOTS, type ClaimedKeys, type RedisClient, type RedisStoreOptions } from './redis-store.js'
+import { RedisStore, type RedisClient, type RedisStoreOptions } from './redis-store.js'
 import { KeyLayout } from './layout.js'
 
 /** Redis could not be used at start: nothing has been read or written yet. */
@@ -73,6 +73,10 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
         // (The cluster-level offline queue must stay on: without it connect() never resolves. Commands
         // it holds were not sent, so they are not in doubt; RedisStore bounds how long it waits for them.)
         clusterRetryStrategy: (times) => (started.ready ? Math.min(100 * times, 1000) : null),
+        // A command whose node connection closed is not resent by the client (its default after
+        // 100 ms): the store resolves it through the journal. Refusals (MOVED, TRYAGAIN,
+        // CLUSTERDOWN) ran nothing and are still retried by the client.
+        retryDelayOnFailover: 0,
         redisOptions: { ...options, lazyConnect: false, db: undefined },
       })
     : new Redis(options)
@@ -123,36 +127,12 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
     fail('layout check', e)
   }
 
-  let claimed: ClaimedKeys | undefined
-  if (o.resume !== undefined) claimed = await recoverJournal(client, layout, o.resume, o.cluster).catch((e: unknown) => fail('--redis-resume', e))
-
-  return new RedisStore({ ...o, client, intsetLimit, claimed })
-}
-
-/**
- * The keys a failed run's batch in doubt remembered without delivering, read from its journal(s).
- * Every chunk of that batch, and of the batches sent after it, that Redis applied is claimed: the
- * run delivered none of them.
- * If it never reached Redis, no journal has its sequence number and nothing is claimed.
- */
-async function recoverJournal(client: RedisClient, layout: KeyLayout, token: string, cluster: boolean): Promise<ClaimedKeys> {
-  const m = /^([0-9a-f]{12}):(\d+)$/.exec(token)
-  if (m === null) throw new RedisStartError(`bad --redis-resume token "${token}": expected the runid:batch printed by the failed run`)
-  const [, runId, seqText] = m
-  const seq = Number(seqText)
-  const tags = cluster ? Array.from({ length: 2 ** layout.tagBits }, (_, tag) => tag) : [null]
-  const claimed: ClaimedKeys = new Set()
-  for (const tag of tags) {
-    for (let slot = 0; slot < JOURNAL_SLOTS; slot++) {
-      // A batch's chunks have journals 0, 1, ...; stale ones from earlier, longer batches carry older numbers.
-      for (let chunk = 0; ; chunk++) {
-        const raw = await client.getBuffer(layout.journalKey(runId, tag, slot, chunk))
-        if (raw === null) break
-        const entry = parseJournal(raw)
-        // The failed batch and any sent after it: none of them was delivered.
-        if (entry !== null && entry.seq >= seq) for (const k of entry.newKeys) claimed.add(k)
-      }
-    }
+  const store = new RedisStore({ ...o, client, intsetLimit })
+  if (o.resume !== undefined) {
+    const m = /^([0-9a-f]{12}):(\d+)$/.exec(o.resume)
+    if (m === null) return fail('--redis-resume', new Error(`bad token "${o.resume}": expected the runid:batch printed by the failed run`))
+    const claimed = await store.readJournals(m[1], Number(m[2])).catch((e: unknown) => fail('--redis-resume', e))
+    store.claim(claimed)
   }
-  return claimed
+  return store
 }

@@ -14,7 +14,8 @@ let admin: Redis
 let prefixes = 0
 
 before(async () => {
-  server = await startRedis()
+  // DEBUG SLEEP stalls Redis for real in one test.
+  server = await startRedis({ args: ['--enable-debug-command', 'local'] })
   admin = new Redis(server.port, '127.0.0.1')
 })
 after(async () => {
@@ -151,5 +152,49 @@ test('a token whose batch never reached Redis claims nothing', async () => {
   const resumed = await openRedisStore({ ...options('compact', 3_600_000), prefix: store.layout.prefix, resume: token })
   assert.notEqual((await checkKeys(resumed, ['z1'], Date.now()))[0], 0)
   await store.close()
+  await resumed.close()
+})
+
+test('a stalled Redis: batches queued behind a failed one are claimed by its token, and none overwrites its journal', async () => {
+  const opts = options('compact', 3_600_000, { retryMs: 400 })
+  const store = await openRedisStore(opts)
+  const T = Date.now()
+  // Loads the script: a first EVALSHA would find none, and its EVAL fallback never be sent once timed out.
+  await checkKeys(store, ['warm-up'], T)
+  // Redis busy for 1.5 s: the first batch times out, the ones already sent behind it run afterwards.
+  const stall = new Redis(server.port, '127.0.0.1')
+  void stall.call('DEBUG', ['SLEEP', '1.5']).finally(() => stall.disconnect())
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const batches = Array.from({ length: 20 }, (_, b) => Array.from({ length: 5 }, (_, i) => `stall-${b}-${i}`))
+  const results = await Promise.allSettled(batches.map((keys) => checkKeys(store, keys, T)))
+  const first = results[0]
+  assert.equal(first.status, 'rejected')
+  const token = (first as PromiseRejectedResult).reason.resumeToken as string
+  assert.match(token, /:2$/)
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  await store.close()
+  const resumed = await openRedisStore({ ...opts, retryMs: 2000, resume: token })
+  // Every key is delivered once: claimed where a queued batch remembered it, new where none reached Redis.
+  const again = await checkKeys(resumed, batches.flat(), T + 1)
+  assert.deepEqual(again.filter((a) => a !== 0), [])
+  await resumed.close()
+})
+
+test('a claim is used up by its first answer, even when Redis finds the key new (it expired meanwhile)', async () => {
+  const { store, proxy, opts } = await viaProxy('simple', 300)
+  const T = Date.now()
+  proxy.cutNextReply = true
+  proxy.refuse = true
+  const failure = await checkKeys(store, ['w1'], T).then(
+    () => null,
+    (e: unknown) => e as RedisUnavailableError,
+  )
+  assert.ok(failure instanceof RedisUnavailableError)
+  await proxy.close()
+  store.close().catch(() => {})
+  const resumed = await openRedisStore({ ...opts, url: server.url, resume: failure.resumeToken })
+  const { createHash } = await import('node:crypto')
+  await admin.del(resumed.layout.eventKey(createHash('sha256').update('w1').digest().subarray(0, 16), 0))
+  assert.deepEqual((await checkKeys(resumed, ['w1', 'w1'], T + 1)).map((a) => a === 0), [true, false])
   await resumed.close()
 })

@@ -29,6 +29,12 @@ export interface RedisStoreOptions {
   claimed?: ClaimedKeys
   /** Wall clock, for expiry times; injectable for tests. */
   now?: () => number
+  /**
+   * A long-running server (serve): after a failure, recover in-process once Redis is back (the
+   * keys the failed batches remembered are claimed from the journals) instead of failing every
+   * later check. The CLI stops instead, and resumes with a token.
+   */
+  recover?: boolean
 }
 
 /** Digests, as hex, that count as new the first time they are checked whatever Redis says. */
@@ -45,8 +51,18 @@ export class RedisUnavailableError extends Error {
   }
 }
 
-/** Redis refused a check for a reason retrying will not mend (out of memory, wrong type, ...). */
-export class RedisCommandError extends Error {}
+/**
+ * Redis refused a check for a reason retrying will not mend (out of memory, wrong type, ...).
+ * Batches sent after it may have been applied: `resumeToken` claims them.
+ */
+export class RedisCommandError extends Error {
+  constructor(
+    message: string,
+    readonly resumeToken: string,
+  ) {
+    super(message)
+  }
+}
 
 interface Group {
   tag: number | null
@@ -102,6 +118,8 @@ export class RedisStore implements Store {
   private answered: () => void = () => {}
   /** Set once a batch failed for good: later batches fail at once, so no journal of a batch in doubt is overwritten. */
   private failure: Error | null = null
+  /** The first batch that failed for good. */
+  private failedSeq = 0
   private clockNow = -Infinity
   private inserted = 0
   private late = 0
@@ -139,8 +157,13 @@ export class RedisStore implements Store {
   }
 
   private async send(batch: KeyBatch): Promise<{ answered: Promise<void> }> {
-    if (this.failure !== null) throw this.failure
+    if (this.failure !== null) {
+      if (this.options.recover !== true || this.client.status !== 'ready' || this.inflight.size > 0) throw this.failure
+      await this.recover()
+    }
     while (this.oldestInflight() <= this.seq + 1 - JOURNAL_SLOTS) await new Promise<void>((resolve) => (this.answered = resolve))
+    // A batch that failed while this one waited for its slot: sending now could overwrite its journal.
+    if (this.failure !== null) throw this.failure
     const seq = ++this.seq
     this.inflight.add(seq)
     const digests = Buffer.from(batch.digests.buffer, batch.digests.byteOffset, batch.count * 16)
@@ -156,7 +179,10 @@ export class RedisStore implements Store {
     const answered = Promise.all(calls).then(
       () => this.finished(seq),
       (e: unknown) => {
-        this.failure ??= e instanceof Error ? e : new Error(String(e))
+        if (this.failure === null) {
+          this.failure = e instanceof Error ? e : new Error(String(e))
+          this.failedSeq = seq
+        }
         this.finished(seq)
         throw e
       },
@@ -172,6 +198,47 @@ export class RedisStore implements Store {
   private finished(seq: number): void {
     this.inflight.delete(seq)
     this.answered()
+  }
+
+  /**
+   * Every batch from the failed one on was answered with an error, so none was delivered: the
+   * keys they remembered are claimed, and a client's retry of those events counts as new.
+   */
+  private async recover(): Promise<void> {
+    this.claim(await this.readJournals(this.runId, this.failedSeq))
+    this.failure = null
+  }
+
+  /** Keys remembered but never delivered (by a failed run, or by this one before a failure): each counts as new once more. */
+  claim(keys: ClaimedKeys): void {
+    this.options.claimed ??= new Set()
+    for (const k of keys) this.options.claimed.add(k)
+  }
+
+  async ready(): Promise<void> {
+    if (this.client.status !== 'ready') throw new Error(`Redis connection ${this.client.status}`)
+    await this.bounded(this.client.ping())
+  }
+
+  /**
+   * The keys that the batches of run `runId` numbered `fromSeq` and later remembered, read from
+   * their journals. A batch that never reached Redis left no journal with its number.
+   */
+  async readJournals(runId: string, fromSeq: number): Promise<ClaimedKeys> {
+    const tags = this.options.cluster ? Array.from({ length: 2 ** this.layout.tagBits }, (_, tag) => tag) : [null]
+    const claimed: ClaimedKeys = new Set()
+    for (const tag of tags) {
+      for (let slot = 0; slot < JOURNAL_SLOTS; slot++) {
+        // A batch's chunks have journals 0, 1, ...; stale ones from earlier, longer batches carry older numbers.
+        for (let chunk = 0; ; chunk++) {
+          const raw = await this.bounded(this.client.getBuffer(this.layout.journalKey(runId, tag, slot, chunk)))
+          if (raw === null) break
+          const entry = parseJournal(raw)
+          if (entry !== null && entry.seq >= fromSeq) for (const k of entry.newKeys) claimed.add(k)
+        }
+      }
+    }
+    return claimed
   }
 
   stats(): StoreStats {
@@ -256,7 +323,7 @@ export class RedisStore implements Store {
         answers = attempt === 0 ? await this.run(journal, args) : await this.resolve(journal, seq, args)
         break
       } catch (e) {
-        if (!isTransient(e)) throw new RedisCommandError(`Redis refused a check: ${(e as Error).message}`)
+        if (!isTransient(e)) throw new RedisCommandError(`Redis refused a check: ${(e as Error).message}`, `${this.runId}:${seq}`)
         if (performance.now() >= deadline) {
           const why = this.connectionError ?? (e as Error).message
           throw new RedisUnavailableError(`Redis unavailable for ${(this.options.retryMs / 1000).toFixed(1)} s: ${why}`, `${this.runId}:${seq}`)
@@ -272,12 +339,17 @@ export class RedisStore implements Store {
         return
       }
       batch.firstSeen[i] = FIRST_SEEN_UNKNOWN
-      if (claimed !== undefined && claimed.size > 0) {
-        const hex = digests.toString('hex', i * 16, i * 16 + 16)
-        // Remembered by the failed run but never delivered by it: this is its first delivery.
-        if (claimed.delete(hex)) batch.firstSeen[i] = 0
-      }
     })
+    if (claimed !== undefined && claimed.size > 0) {
+      for (const i of indexes) {
+        // A claim is used up by the key's first answer, whatever it is: new (the key had expired
+        // meanwhile) is delivered as new; seen is the failed run's own memory, so this is its first delivery.
+        if (claimed.delete(digests.toString('hex', i * 16, i * 16 + 16)) && batch.firstSeen[i] !== 0) {
+          batch.firstSeen[i] = 0
+          this.inserted++
+        }
+      }
+    }
   }
 
   /** After a failure the group may or may not have been applied: the journal says which, and what it answered. */
@@ -296,7 +368,7 @@ export class RedisStore implements Store {
       // First use on this server (or after its restart): send the script itself, which also caches it.
       reply = await this.bounded(this.client.call('EVAL', [this.script.lua, 1, journal, ...args]))
     }
-    if (typeof reply !== 'string') throw new RedisCommandError(`unexpected reply from the check script: ${String(reply)}`)
+    if (typeof reply !== 'string') throw new Error(`unexpected reply from the check script: ${String(reply)}`)
     return reply
   }
 
