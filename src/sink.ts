@@ -5,8 +5,10 @@ export interface Sink {
   write(bytes: Uint8Array): void
   /** The same for `src[start, end)`, copied at once (no view object per event). */
   writeRange(src: Buffer, start: number, end: number): void
-  /** Hands everything written so far to the destination; resolves once it accepted it (backpressure). */
+  /** Hands everything written so far to the destination; resolves once it accepted it (backpressure). Calls may overlap. */
   flush(): Promise<void>
+  /** Resolves once everything flushed so far has been written to the destination (serve acknowledges after this). */
+  written(): Promise<void>
   /** Flushes and closes (a file) or just flushes (stdout). */
   close(): Promise<void>
 }

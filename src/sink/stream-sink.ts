@@ -18,6 +18,8 @@ export class StreamSink implements Sink {
   private otherWritten: Promise<void> = Promise.resolve()
   private error: Error | null = null
   private wake: (() => void) | null = null
+  private flushing: Promise<void> = Promise.resolve()
+  private needDrain = false
 
   constructor(
     private readonly out: Writable,
@@ -50,21 +52,41 @@ export class StreamSink implements Sink {
     this.current = grown
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Flushes run one at a time, in call order: with many writers (serve), each flush hands over
+   * everything written before it started, and a write never lands in a buffer being written.
+   */
+  flush(): Promise<void> {
+    const run = this.flushing.then(() => this.flushOnce())
+    this.flushing = run.catch(() => {})
+    return run
+  }
+
+  /** Resolves when everything flushed so far has been written to the destination (its write callback), not just accepted. */
+  async written(): Promise<void> {
+    await this.flushing
+    await this.otherWritten
+    if (this.error) throw this.error
+  }
+
+  private async flushOnce(): Promise<void> {
     if (this.error) throw this.error
     if (this.used === 0) return
-    const data = this.current.subarray(0, this.used)
-    let written!: () => void
-    const done = new Promise<void>((resolve) => (written = resolve))
-    const ok = this.out.write(data, () => written())
-    // Refill the other buffer only once its own write has completed.
+    // Refill the other buffer only once its own write has completed; swap before writing, so
+    // that writes made while this one is under way go to the fresh buffer.
     await this.otherWritten
+    const data = this.current.subarray(0, this.used)
     const next = this.other
     this.other = this.current
-    this.otherWritten = done
     this.current = next
     this.used = 0
-    if (!ok) await this.drained()
+    this.otherWritten = new Promise<void>((resolve) => {
+      if (!this.out.write(data, () => resolve())) this.needDrain = true
+    })
+    if (this.needDrain) {
+      this.needDrain = false
+      await this.drained()
+    }
     if (this.error) throw this.error
   }
 
