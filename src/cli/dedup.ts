@@ -4,7 +4,6 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { openSync, writeFileSync } from 'node:fs'
 import { Chalk } from 'chalk'
 import { DedupPipeline, StoreFailure, type Clock } from '../pipeline/dedup-pipeline.js'
-import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { saveState } from '../store/memory/index.js'
 import { openSources, SourceError } from '../source/index.js'
 import { StreamSink } from '../sink/index.js'
@@ -13,8 +12,8 @@ import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, comb
 import type { PipelineListener, Summary } from '../report.js'
 import type { RecordOutput } from '../report/record-files.js'
 import { InputError, type InputFormat } from '../framing.js'
-import { parseDuration, parseFieldList, parseBytes, parseCount, parseProbability } from './parse.js'
-import { addBackendOptions, openStore, type BackendOptions } from './backend.js'
+import { parseBytes, parseCount } from './parse.js'
+import { addKeyOptions, addStoreOptions, openStore, type BackendOptions } from './shared-options.js'
 import { availableParallelism } from 'node:os'
 import { EXIT, SIGNAL_EXIT } from './errors.js'
 import type { CliIo } from './io.js'
@@ -53,11 +52,8 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .description('remove duplicate events: unique events to stdout as NDJSON, a duplicate report and a summary to stderr')
     .argument('[files...]', "input files, read in order as one stream; '-' is stdin (the default); .gz is read transparently")
     .addOption(new Option('-f, --format <format>', 'input format').choices(['auto', 'ndjson', 'json']).default('auto'))
-    .addOption(new Option('-k, --key <fields>', 'key fields, comma-separated').argParser(parseFieldList).default([...DEFAULT_KEY_FIELDS], DEFAULT_KEY_FIELDS.join(',')))
-    .option('--allow-missing', 'treat a missing key field as null instead of rejecting the event')
-    .addOption(new Option('-w, --window <duration>', 'how long a key is remembered: ms, s, m, h or d').argParser(parseDuration).default(parseDuration('7d'), '7d'))
-    .addOption(new Option('--clock <clock>', 'measure the window by arrival (ingest) or by the event time field (event)').choices(['ingest', 'event']).default('ingest'))
-    .option('--time-field <field>', 'the event time field for --clock event', 'event_datetime')
+  addKeyOptions(cmd)
+  cmd
     .option('--emit-key', 'add the key digest to each output event as "_key"')
     .option('-o, --output <file>', 'write unique events to FILE instead of stdout')
     .option('--report <file>', 'write duplicates and rejects as NDJSON records to FILE instead of text on stderr')
@@ -65,16 +61,12 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .option('--stats-json <file>', 'write the summary as one JSON object to FILE')
     .option('-q, --quiet', 'no duplicate lines, progress or summary on stderr; rejects and errors still show')
     .option('--strict', `exit ${EXIT.rejects} when any input was rejected`)
-    .option('--state <file>', 'load remembered keys from FILE at start, save them at the end and on SIGINT/SIGTERM')
     .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')
-    .option('--no-first-seen', 'do not keep first-occurrence positions (4 bytes less per key)')
-    .option('--approx', 'remember keys in Bloom filters instead: less memory, but a share (--fp-rate) of unique events is dropped')
-    .addOption(new Option('--fp-rate <rate>', 'with --approx: the share of unique events that may be dropped').argParser(parseProbability).default(0.001))
     .addOption(new Option('--max-event-bytes <size>', 'longest event accepted').argParser(parseBytes).default(64 * 1024 * 1024, '64m'))
     .addOption(
       new Option('--threads <n>', 'worker threads that validate and key NDJSON events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
     )
-  return addBackendOptions(cmd, io.env)
+  return addStoreOptions(cmd, io.env)
     .addHelpText(
       'after',
       `
@@ -87,6 +79,7 @@ Examples:
   $ kion-dedup --backend redis --redis-url redis://127.0.0.1:6379/0 part-*.ndjson > unique.ndjson
 
 Other commands:
+  kion-dedup serve --help      the same deduplication behind HTTP (POST /event, /events)
   kion-dedup generate --help   synthetic events with retries, for tests and benchmarks
 
 Exit status: 0 ok, 1 failure (input, output, state file or Redis), 2 usage, 3 --strict and inputs were rejected,

@@ -1,11 +1,12 @@
-/** @module The store options (--backend and its settings), shared by every command that deduplicates. */
+/** @module The key, window and store options (--backend and its settings), shared by every command that deduplicates. */
 import { Option, type Command } from 'commander'
 import type { Store } from '../store.js'
 import type { Clock } from '../pipeline/dedup-pipeline.js'
 import { MemoryStore, loadState } from '../store/memory/index.js'
 import { ApproxStore } from '../store/approx/index.js'
 import { openRedisStore, type RedisLayoutName } from '../store/redis/index.js'
-import { parseDuration } from './parse.js'
+import { parseDuration, parseFieldList, parseProbability } from './parse.js'
+import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { UsageError } from './errors.js'
 import { InvalidArgumentError } from 'commander'
 
@@ -44,11 +45,26 @@ function parseBuckets(text: string): number {
   return n
 }
 
-export function addBackendOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
+/** What makes two events the same, and for how long. */
+export function addKeyOptions(cmd: Command): Command {
   return cmd
+    .addOption(new Option('-k, --key <fields>', 'key fields, comma-separated').argParser(parseFieldList).default([...DEFAULT_KEY_FIELDS], DEFAULT_KEY_FIELDS.join(',')))
+    .option('--allow-missing', 'treat a missing key field as null instead of rejecting the event')
+    .addOption(new Option('-w, --window <duration>', 'how long a key is remembered: ms, s, m, h or d').argParser(parseDuration).default(parseDuration('7d'), '7d'))
+    .addOption(new Option('--clock <clock>', 'measure the window by arrival (ingest) or by the event time field (event)').choices(['ingest', 'event']).default('ingest'))
+    .option('--time-field <field>', 'the event time field for --clock event', 'event_datetime')
+}
+
+/** Where seen keys are remembered. */
+export function addStoreOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
+  return cmd
+    .option('--state <file>', 'load remembered keys from FILE at start, save them at the end and on SIGINT/SIGTERM')
+    .option('--no-first-seen', 'do not keep first-occurrence positions (4 bytes less per key)')
+    .option('--approx', 'remember keys in Bloom filters instead: less memory, but a share (--fp-rate) of unique events is dropped')
+    .addOption(new Option('--fp-rate <rate>', 'with --approx: the share of unique events that may be dropped').argParser(parseProbability).default(0.001))
     .addOption(new Option('--backend <name>', 'where seen keys are remembered: this process (memory) or a shared Redis').choices(['memory', 'redis']).default('memory'))
     .addOption(new Option('--redis-url <url>', 'Redis to use with --backend redis: redis[s]://[[user]:password@]host[:port][/db]').default(env.REDIS_URL ?? DEFAULT_REDIS_URL, '$REDIS_URL or ' + DEFAULT_REDIS_URL))
-    .addOption(new Option('--redis-layout <layout>', 'compact: about 10 B a key in bucketed intsets; simple: one SET NX key per event (~130 B)').choices(['compact', 'simple']).default('compact'))
+    .addOption(new Option('--redis-layout <layout>', 'compact: about 10 B a key in bucketed intsets; simple: one SET NX key per event (~170 B)').choices(['compact', 'simple']).default('compact'))
     .option('--key-prefix <prefix>', 'prefix of every Redis key, so that several pipelines can share one Redis', 'kion:')
     .addOption(new Option('--redis-sets <n>', 'compact layout: sets per time bucket, a power of two; about keys per window / buckets / 300').argParser(parsePowerOfTwo).default(65536))
     .addOption(new Option('--redis-buckets <n>', 'compact layout: time buckets per window; a key is forgotten at most a bucket after the window').argParser(parseBuckets).default(8))
@@ -58,7 +74,7 @@ export function addBackendOptions(cmd: Command, env: NodeJS.ProcessEnv): Command
 }
 
 /** Opens the store the options name; for Redis, connects before anything else happens, so a bad Redis fails a run before any output. */
-export async function openStore(o: BackendOptions): Promise<{ store: Store; exact: MemoryStore | null }> {
+export async function openStore(o: BackendOptions, server: { recover?: boolean } = {}): Promise<{ store: Store; exact: MemoryStore | null }> {
   if (o.backend === 'redis') {
     if (o.approx === true) throw new UsageError('--approx works with the memory backend only')
     if (o.state !== undefined) throw new UsageError('--state works with the memory backend only: Redis keeps the keys itself')
@@ -73,6 +89,7 @@ export async function openStore(o: BackendOptions): Promise<{ store: Store; exac
       sets: o.redisSets,
       retryMs: o.redisRetry,
       resume: o.redisResume,
+      recover: server.recover,
       keyDescription: `key=${o.key.join(',')}${o.clock === 'event' ? ` time-field=${o.timeField}` : ''}`,
     })
     return { store, exact: null }
