@@ -1,0 +1,100 @@
+/** @module `kion-dedup serve`: the same key, window and stores as the main job, behind HTTP. */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { createWriteStream, openSync } from 'node:fs'
+import { addKeyOptions, addStoreOptions, openStore, type BackendOptions } from './shared-options.js'
+import { parseBytes } from './parse.js'
+import { EXIT, SIGNAL_EXIT } from './errors.js'
+import type { CliIo } from './io.js'
+import { saveState } from '../store/memory/index.js'
+import { StreamSink } from '../sink/index.js'
+import { EventChecker } from '../serve/event-checker.js'
+import { DedupHttpServer } from '../serve/http-server.js'
+import { ServeMetrics } from '../serve/metrics.js'
+
+interface ServeCliOptions extends BackendOptions {
+  port: number
+  host: string
+  out: string
+  maxBody: number
+  maxEventBytes: number
+  allowMissing?: boolean
+  logRequests?: boolean
+}
+
+function parsePort(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number from 0 to 65535, got "${text}"`)
+  return n
+}
+
+export function serveCommand(io: CliIo, done: (status: number) => void): Command {
+  const cmd = new Command('serve')
+    .description('take events as HTTP POSTs (one, or a batch); unique ones go to --out as NDJSON, each request answered with what its events were')
+    .addOption(new Option('-p, --port <port>', 'port to listen on (0: any free one; the chosen port is logged)').argParser(parsePort).default(8080))
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--out <file>', "where unique events go, as NDJSON ('-': stdout)", '-')
+    .addOption(new Option('--max-body <size>', 'largest request body; a larger one is answered 413 without being read').argParser(parseBytes).default(1024 * 1024, '1m'))
+    .addOption(new Option('--max-event-bytes <size>', 'longest event accepted in a batch').argParser(parseBytes).default(1024 * 1024, '1m'))
+    .option('--log-requests', 'log one line per request (off: at thousands of requests a second it is noise)')
+  addKeyOptions(cmd)
+  return addStoreOptions(cmd, io.env)
+    .addHelpText(
+      'after',
+      `
+Endpoints:
+  POST /event    one event (JSON)          -> 200 {"status":"unique"|"duplicate","key":"<hex>"}
+  POST /events   NDJSON or a JSON array    -> 200 {"unique":n,"duplicate":n,"rejected":n,"results":[...]}
+  GET  /health   the process is up         GET /ready   the backend answers and the output is writable
+  GET  /metrics  Prometheus text
+  400 invalid JSON, 422 not an event (not an object, key field missing or ill-typed), 413 body too large,
+  404/405 wrong path/method, 503 backend unavailable (with Retry-After; nothing acknowledged).
+
+Examples:
+  $ kion-dedup serve --port 8080 --out unique.ndjson
+  $ kion-dedup serve --backend redis --redis-url redis://127.0.0.1:6379/0 --out unique.ndjson`,
+    )
+    .action(async (opts: ServeCliOptions) => {
+      done(await runServe(opts, io))
+    })
+}
+
+export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number> {
+  const log = (record: Record<string, unknown>) => void io.stderr.write(JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n')
+  // Redis (when asked for) first: a backend that cannot be used fails before anything listens.
+  // A server outlives Redis outages: it recovers in-process once Redis is back (the CLI stops instead).
+  const { store, exact } = await openStore(opts, { recover: true })
+  const toStdout = opts.out === '-'
+  const out = toStdout ? io.stdout : createWriteStream(opts.out, { fd: openSync(opts.out, 'a') })
+  const sink = new StreamSink(out, !toStdout)
+  let sinkError: Error | null = null
+  out.on('error', (e: Error) => (sinkError = e))
+  const metrics = new ServeMetrics()
+  const checker = new EventChecker(
+    { keying: { keyFields: opts.key, allowMissing: opts.allowMissing === true, timeField: opts.clock === 'event' ? opts.timeField : null }, clock: opts.clock, maxEventBytes: opts.maxEventBytes },
+    store,
+    sink,
+  )
+  const server = new DedupHttpServer({ host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => sinkError === null }, checker, store, metrics)
+  const address = await server.listen()
+  log({ level: 'info', msg: 'listening', host: address.address, port: address.port, backend: store.name, out: opts.out })
+
+  const signal = await new Promise<string>((resolve) => {
+    let first: string | null = null
+    const on = (name: string) => () => {
+      if (first === null) return resolve((first = name))
+      // A second signal while requests still wait (on a backend that does not answer): go now.
+      log({ level: 'warn', msg: `second ${name}: exiting without waiting`, state_saved: false })
+      process.exit(SIGNAL_EXIT[name])
+    }
+    for (const name of ['SIGINT', 'SIGTERM']) io.signals.on(name, on(name))
+  })
+  log({ level: 'info', msg: 'stopping', signal })
+  // Stop accepting, finish what is in flight (each answered only once written), then flush and save.
+  await server.shutdown()
+  await sink.close()
+  if (opts.state !== undefined && exact !== null) saveState(opts.state, exact, opts.key, opts.clock)
+  await store.close()
+  const m = metrics.events
+  log({ level: 'info', msg: 'stopped', unique: m.unique, duplicate: m.duplicate, rejected: m.rejected })
+  return EXIT.ok
+}

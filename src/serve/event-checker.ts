@@ -1,0 +1,149 @@
+/**
+ * @module One request's events through the same stages as the CLI's pipeline: framing (the
+ * NDJSON and JSON framers), key (SpanKeyer), store (check-and-remember) and sink (NDJSON out).
+ */
+import type { FrameHandler, Framer } from '../framing.js'
+import { InputError } from '../framing.js'
+import { NdjsonFramer } from '../framing/ndjson-framer.js'
+import { JsonFramer } from '../framing/json-framer.js'
+import { detectFormat } from '../framing/detect.js'
+import { compactJson } from '../framing/compact.js'
+import { digestHex } from '../key/canonical.js'
+import { Slab, SlabStatus } from '../key/slab.js'
+import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
+import type { Store } from '../store.js'
+import { newKeyBatch } from '../store.js'
+import type { Sink } from '../sink.js'
+
+export type EventOutcome =
+  | { status: 'unique' | 'duplicate'; key: string }
+  /** `code`: 400 for input that is not JSON, 422 for JSON that is no event (not an object, a key field missing or ill-typed). */
+  | { status: 'rejected'; code: 400 | 422; error: string }
+
+export interface CheckerOptions {
+  keying: KeyingOptions
+  clock: 'ingest' | 'event'
+  maxEventBytes: number
+  /** Wall clock (ms), for the ingest clock; injectable for tests. */
+  now?: () => number
+}
+
+/** The body's structure is broken beyond single events (a JSON array cut short): the whole request is a 400. */
+export class BodyError extends Error {}
+
+const POOL_MAX = 64
+
+function isWhiteSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+}
+
+/** Collects one body's events into a slab, keying array elements right after the framer scanned them (as the pipeline does). */
+class SlabCollector implements FrameHandler {
+  constructor(
+    readonly slab: Slab,
+    private readonly keyer: SpanKeyer,
+  ) {}
+
+  span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
+    const k = this.slab.append(buf, start, end)
+    if (prescanned) this.keyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
+  }
+
+  reject(buf: Buffer, start: number, end: number, reason: string): void {
+    const k = this.slab.append(buf, start, end)
+    this.slab.results.preset[k] = 1
+    this.slab.results.status[k] = SlabStatus.Rejected
+    this.slab.reasons.push([k, reason])
+  }
+}
+
+export class EventChecker {
+  private readonly keyer: SpanKeyer
+  private readonly pool: Slab[] = []
+  private lastArrival = -Infinity
+
+  constructor(
+    private readonly options: CheckerOptions,
+    private readonly store: Store,
+    private readonly sink: Sink,
+  ) {
+    this.keyer = new SpanKeyer(options.keying)
+  }
+
+  /**
+   * Checks a body's events and resolves once every unique one has been written to the sink;
+   * `single`: the body is one event, else NDJSON or a JSON array (detected). A store failure
+   * rejects the promise; nothing of the request is then written.
+   */
+  async check(body: Buffer, single: boolean): Promise<EventOutcome[]> {
+    const slab = this.pool.pop() ?? new Slab(64 * 1024, 16)
+    try {
+      const collector = new SlabCollector(slab, this.keyer)
+      if (single) {
+        let start = 0
+        let end = body.length
+        while (start < end && isWhiteSpace(body[start])) start++
+        while (end > start && isWhiteSpace(body[end - 1])) end--
+        collector.span(body, start, end, false)
+        // A pretty-printed event must still come out as one NDJSON line.
+        if (body.subarray(start, end).some((c) => c === 0x0a || c === 0x0d)) slab.results.compact[0] = 1
+      } else {
+        const framer: Framer =
+          detectFormat(body, true) === 'json' ? new JsonFramer(this.keyer.sharedScanner, collector, 'body', this.options.maxEventBytes) : new NdjsonFramer(collector, 'body', this.options.maxEventBytes)
+        try {
+          framer.push(body)
+          framer.end()
+        } catch (e) {
+          if (e instanceof InputError) throw new BodyError(e.message)
+          throw e
+        }
+      }
+      this.keyer.keyRange(slab.bytes, slab.starts, slab.ends, slab.results, 0, slab.count, slab.reasons)
+      return await this.settle(slab)
+    } finally {
+      slab.reset()
+      if (this.pool.length < POOL_MAX) this.pool.push(slab)
+    }
+  }
+
+  private async settle(slab: Slab): Promise<EventOutcome[]> {
+    const r = slab.results
+    const reasons = new Map(slab.reasons)
+    const batch = newKeyBatch(slab.count)
+    const arrival = (this.lastArrival = Math.max(this.lastArrival, (this.options.now ?? Date.now)()))
+    let b = 0
+    for (let k = 0; k < slab.count; k++) {
+      if (r.status[k] !== SlabStatus.Keyed) continue
+      batch.digests.set(r.digests.subarray(k * 16, k * 16 + 16), b * 16)
+      batch.times[b] = this.options.clock === 'event' ? r.times[k] : arrival
+      batch.ordinals[b] = 0
+      b++
+    }
+    batch.count = b
+    if (b > 0) await this.store.check(batch)
+    const outcomes: EventOutcome[] = []
+    b = 0
+    let wrote = false
+    for (let k = 0; k < slab.count; k++) {
+      if (r.status[k] !== SlabStatus.Keyed) {
+        const reason = reasons.get(k) ?? 'rejected'
+        const notJson = reason.startsWith('invalid JSON') || reason.startsWith('event longer')
+        outcomes.push({ status: 'rejected', code: notJson ? 400 : 422, error: notJson && r.errorAt[k] > 0 ? `${reason} (byte ${r.errorAt[k]} of the event)` : reason })
+        continue
+      }
+      const key = digestHex(r.digests.subarray(k * 16, k * 16 + 16))
+      if (batch.firstSeen[b++] === 0) {
+        if (r.compact[k] === 1) this.sink.write(compactJson(slab.bytes, slab.starts[k], slab.ends[k]))
+        else this.sink.writeRange(slab.bytes, slab.starts[k], slab.ends[k])
+        wrote = true
+        outcomes.push({ status: 'unique', key })
+      } else outcomes.push({ status: 'duplicate', key })
+    }
+    if (wrote) {
+      // Acknowledged only once written: an answered event is never lost with the process.
+      await this.sink.flush()
+      await this.sink.written()
+    }
+    return outcomes
+  }
+}

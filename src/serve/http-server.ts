@@ -1,0 +1,174 @@
+/** @module `serve`'s HTTP layer (node:http): routes, limits, answers; the work is EventChecker's. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Store } from '../store.js'
+import { BodyError, type EventChecker, type EventOutcome } from './event-checker.js'
+import type { ServeMetrics } from './metrics.js'
+
+export interface HttpOptions {
+  host: string
+  port: number
+  maxBodyBytes: number
+  /** One log line a request (off by default: at thousands of requests a second it is noise). */
+  logRequests: boolean
+  /** Structured logging: one JSON object a line. */
+  log: (record: Record<string, unknown>) => void
+  /** Whether the output can still be written (for /ready). */
+  sinkOk: () => boolean
+}
+
+const ROUTES: Record<string, string> = { '/event': 'POST', '/events': 'POST', '/health': 'GET', '/ready': 'GET', '/metrics': 'GET' }
+const JSON_TYPE = { 'content-type': 'application/json' }
+/** Seconds a client is asked to wait before retrying after a 503. */
+const RETRY_AFTER_S = 1
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > max) {
+        req.removeAllListeners('data')
+        req.pause()
+        reject(new BodyTooLarge())
+        return
+      }
+      chunks.push(c)
+    })
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)))
+    req.on('error', reject)
+  })
+}
+
+export class DedupHttpServer {
+  private readonly server: Server
+  private inflight = 0
+  private idle: (() => void) | null = null
+
+  constructor(
+    private readonly options: HttpOptions,
+    private readonly checker: EventChecker,
+    private readonly store: Store,
+    private readonly metrics: ServeMetrics,
+  ) {
+    this.server = createServer((req, res) => void this.handle(req, res))
+    // A client that asks before sending a large body (Expect: 100-continue) is told 413 before it sends it.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (Number(req.headers['content-length']) <= this.options.maxBodyBytes) res.writeContinue()
+      void this.handle(req, res)
+    })
+    this.server.keepAliveTimeout = 30_000
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.options.port, this.options.host, () => resolve(this.server.address() as AddressInfo))
+    })
+  }
+
+  /** Stops accepting, lets requests in flight finish, closes the connections. */
+  async shutdown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    this.server.closeIdleConnections()
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve))
+    this.server.closeAllConnections()
+    await closed
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now()
+    const path = (req.url ?? '/').split('?')[0]
+    const method = ROUTES[path]
+    let status: number
+    this.inflight++
+    try {
+      if (method === undefined) status = this.send(res, 404, { error: `no such path: ${path}; try POST /event, POST /events, GET /health, /ready or /metrics` })
+      else if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) {
+        res.setHeader('allow', method)
+        status = this.send(res, 405, { error: `${path} takes ${method}, not ${req.method}` })
+      } else if (path === '/health') status = this.send(res, 200, { status: 'ok' })
+      else if (path === '/ready') status = await this.ready(res)
+      else if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+        res.end(this.metrics.render(this.store))
+        status = 200
+      } else status = await this.post(req, res, path === '/event')
+    } catch (e) {
+      this.options.log({ level: 'error', msg: 'request failed', path, error: e instanceof Error ? e.message : String(e) })
+      status = res.headersSent ? res.statusCode : this.send(res, 500, { error: 'internal error' })
+    } finally {
+      this.inflight--
+      if (this.inflight === 0) this.idle?.()
+    }
+    const seconds = (performance.now() - started) / 1000
+    this.metrics.request(method === undefined ? 'other' : path, status, seconds)
+    if (this.options.logRequests) this.options.log({ level: 'info', msg: 'request', method: req.method, path, status, ms: Math.round(seconds * 1e4) / 10 })
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, single: boolean): Promise<number> {
+    const max = this.options.maxBodyBytes
+    const declared = Number(req.headers['content-length'])
+    if (declared > max) return this.tooLarge(req, res, max)
+    let body: Buffer
+    try {
+      body = await readBody(req, max)
+    } catch (e) {
+      if (e instanceof BodyTooLarge) return this.tooLarge(req, res, max)
+      throw e
+    }
+    let outcomes: EventOutcome[]
+    try {
+      outcomes = await this.checker.check(body, single)
+    } catch (e) {
+      if (e instanceof BodyError) return this.send(res, 400, { error: e.message })
+      // The backend failed: nothing of this request was acknowledged or written; the client retries.
+      this.metrics.backendErrors++
+      this.options.log({ level: 'error', msg: 'backend unavailable', error: e instanceof Error ? e.message : String(e) })
+      res.setHeader('retry-after', String(RETRY_AFTER_S))
+      return this.send(res, 503, { error: `backend unavailable: ${e instanceof Error ? e.message : String(e)}` })
+    }
+    const counts = { unique: 0, duplicate: 0, rejected: 0 }
+    for (const o of outcomes) counts[o.status]++
+    this.metrics.events.unique += counts.unique
+    this.metrics.events.duplicate += counts.duplicate
+    this.metrics.events.rejected += counts.rejected
+    if (single) {
+      const o = outcomes[0]
+      return o.status === 'rejected' ? this.send(res, o.code, { error: o.error }) : this.send(res, 200, o)
+    }
+    const results = outcomes.map((o, index) => (o.status === 'rejected' ? { index, status: o.status, code: o.code, error: o.error } : o))
+    return this.send(res, 200, { ...counts, results })
+  }
+
+  /** 413 without reading the rest: the connection is closed after the answer. */
+  private tooLarge(req: IncomingMessage, res: ServerResponse, max: number): number {
+    res.setHeader('connection', 'close')
+    const status = this.send(res, 413, { error: `body larger than --max-body (${max} bytes)` })
+    res.on('finish', () => req.socket.destroy())
+    return status
+  }
+
+  private async ready(res: ServerResponse): Promise<number> {
+    const backend = await this.store.ready?.().then(
+      () => null,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    )
+    if (backend) {
+      res.setHeader('retry-after', String(RETRY_AFTER_S))
+      return this.send(res, 503, { status: 'not ready', backend })
+    }
+    if (!this.options.sinkOk()) return this.send(res, 503, { status: 'not ready', output: 'not writable' })
+    return this.send(res, 200, { status: 'ready' })
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown): number {
+    const text = JSON.stringify(body)
+    res.writeHead(status, { ...JSON_TYPE, 'content-length': Buffer.byteLength(text) })
+    res.end(text)
+    return status
+  }
+}

@@ -1,0 +1,47 @@
+/** @module serve's counters and request-latency histogram, in the Prometheus text format. */
+import type { Store } from '../store.js'
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+export class ServeMetrics {
+  readonly events = { unique: 0, duplicate: 0, rejected: 0 }
+  readonly requests = new Map<string, number>()
+  backendErrors = 0
+  private readonly latencyCounts = new Float64Array(LATENCY_BUCKETS_S.length + 1)
+  private latencySum = 0
+  private latencyCount = 0
+
+  request(route: string, status: number, seconds: number): void {
+    const key = `${route} ${status}`
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1)
+    let i = 0
+    while (i < LATENCY_BUCKETS_S.length && seconds > LATENCY_BUCKETS_S[i]) i++
+    this.latencyCounts[i]++
+    this.latencySum += seconds
+    this.latencyCount++
+  }
+
+  render(store: Store): string {
+    const st = store.stats()
+    const out: string[] = []
+    out.push('# HELP kion_events_total Events answered, by result.', '# TYPE kion_events_total counter')
+    for (const [result, n] of Object.entries(this.events)) out.push(`kion_events_total{result="${result}"} ${n}`)
+    out.push('# HELP kion_http_requests_total HTTP requests, by route and status.', '# TYPE kion_http_requests_total counter')
+    for (const [key, n] of this.requests) {
+      const [route, status] = key.split(' ')
+      out.push(`kion_http_requests_total{route="${route}",status="${status}"} ${n}`)
+    }
+    out.push('# HELP kion_http_request_duration_seconds Time from a request\'s arrival to its answer.', '# TYPE kion_http_request_duration_seconds histogram')
+    let cumulative = 0
+    LATENCY_BUCKETS_S.forEach((le, i) => {
+      cumulative += this.latencyCounts[i]
+      out.push(`kion_http_request_duration_seconds_bucket{le="${le}"} ${cumulative}`)
+    })
+    out.push(`kion_http_request_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`)
+    out.push(`kion_http_request_duration_seconds_sum ${this.latencySum}`, `kion_http_request_duration_seconds_count ${this.latencyCount}`)
+    out.push('# HELP kion_store_keys Keys the store holds (Redis: keys this process added).', '# TYPE kion_store_keys gauge', `kion_store_keys{backend="${store.name}"} ${st.keys}`)
+    if (st.bytes !== null) out.push('# HELP kion_store_bytes Bytes the store holds.', '# TYPE kion_store_bytes gauge', `kion_store_bytes{backend="${store.name}"} ${st.bytes}`)
+    out.push('# HELP kion_backend_errors_total Checks the store failed (answered 503).', '# TYPE kion_backend_errors_total counter', `kion_backend_errors_total ${this.backendErrors}`)
+    return out.join('\n') + '\n'
+  }
+}

@@ -1,0 +1,209 @@
+/** `kion-dedup serve` end to end: the built CLI on a free loopback port, real HTTP, real Redis where it matters. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { BIN, FIXTURES, cli, tempDir } from './helpers.js'
+import { startRedis } from './support/redis-server.js'
+
+const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as { read: number; unique: number; duplicate: number }
+const fixtureLines = readFileSync(join(FIXTURES, 'events.ndjson'), 'utf8').split('\n').filter((l) => l !== '')
+
+interface Served {
+  url: string
+  out: string
+  child: ChildProcess
+  log: () => string
+  /** SIGTERM; resolves with the exit status. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+async function serve(args: string[] = []): Promise<Served> {
+  const out = join(tempDir(), 'unique.ndjson')
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      log += b.toString()
+      const m = /"msg":"listening".*"port":(\d+)/.exec(log)
+      if (m) resolve(Number(m[1]))
+    })
+    void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${log}`)))
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    out,
+    child,
+    log: () => log,
+    stop: async (signal = 'SIGTERM') => {
+      child.kill(signal)
+      return exited
+    },
+  }
+}
+
+async function post(url: string, body: string | Buffer): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const r = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers: { 'content-type': 'application/json' } })
+  const text = await r.text()
+  return { status: r.status, json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text }, headers: r.headers }
+}
+
+function outputLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []
+}
+
+test('serve: every answer: 200 unique/duplicate, 400 with the position, 422 naming the field, 413, 404, 405, health, ready, metrics', async () => {
+  const s = await serve(['--max-body', '16k'])
+  try {
+    const first = await post(`${s.url}/event`, fixtureLines[0])
+    assert.equal(first.status, 200)
+    assert.equal(first.json.status, 'unique')
+    assert.match(String(first.json.key), /^[0-9a-f]{32}$/)
+    const again = await post(`${s.url}/event`, fixtureLines[0])
+    assert.deepEqual(again.json, { status: 'duplicate', key: first.json.key })
+
+    const bad = await post(`${s.url}/event`, '{"client_id":"c",')
+    assert.equal(bad.status, 400)
+    assert.match(String(bad.json.error), /invalid JSON.*byte 17/)
+    const notObject = await post(`${s.url}/event`, '[1,2]')
+    assert.equal(notObject.status, 422)
+    assert.match(String(notObject.json.error), /not a JSON object/)
+    const missing = await post(`${s.url}/event`, '{"client_id":"c","event_datetime":"t","event_name":"e","product_id":"p","r":"1"}')
+    assert.equal(missing.status, 422)
+    assert.match(String(missing.json.error), /"sid" is missing/)
+    const tooBig = await post(`${s.url}/event`, Buffer.alloc(17 * 1024, 0x20))
+    assert.equal(tooBig.status, 413)
+
+    assert.equal((await fetch(`${s.url}/nowhere`)).status, 404)
+    const wrongMethod = await fetch(`${s.url}/event`)
+    assert.equal(wrongMethod.status, 405)
+    assert.equal(wrongMethod.headers.get('allow'), 'POST')
+    assert.equal((await fetch(`${s.url}/health`)).status, 200)
+    assert.equal((await fetch(`${s.url}/ready`)).status, 200)
+    const metrics = await (await fetch(`${s.url}/metrics`)).text()
+    assert.match(metrics, /kion_events_total\{result="unique"\} 1\n/)
+    assert.match(metrics, /kion_events_total\{result="duplicate"\} 1\n/)
+    assert.match(metrics, /kion_events_total\{result="rejected"\} 3\n/)
+    assert.match(metrics, /kion_http_request_duration_seconds_count \d+/)
+    assert.match(metrics, /kion_store_keys\{backend="memory"\} 1\n/)
+    // Only the one unique event reached the output; nothing of the bad requests did.
+    assert.equal((await s.stop()) ?? -1, 0)
+    assert.deepEqual(outputLines(s.out), [fixtureLines[0]])
+  } finally {
+    s.child.kill('SIGKILL')
+  }
+})
+
+test('serve: /events answers per event in order, a bad event at its index without failing the others; the output equals the CLI run', async () => {
+  const s = await serve()
+  try {
+    const withBad = [...fixtureLines.slice(0, 3), '{"broken":', ...fixtureLines.slice(3)]
+    const r = await post(`${s.url}/events`, withBad.join('\n') + '\n')
+    assert.equal(r.status, 200)
+    const results = r.json.results as Array<{ status: string; index?: number; code?: number; key?: string }>
+    assert.equal(results.length, withBad.length)
+    assert.deepEqual([r.json.unique, r.json.duplicate, r.json.rejected], [expected.unique, expected.duplicate, 1])
+    assert.equal(results[3].status, 'rejected')
+    assert.equal(results[3].index, 3)
+    assert.equal(results[3].code, 400)
+    // The same keys, in the same order, as the CLI on the same file.
+    const viaCli = cli([join(FIXTURES, 'events.ndjson'), '--emit-key', '-q'])
+    const cliKeys = viaCli.lines.map((l) => (JSON.parse(l) as { _key: string })._key)
+    const served = results.filter((x) => x.status === 'unique').map((x) => x.key)
+    assert.deepEqual(served, cliKeys)
+    // A JSON array body: all already seen.
+    const arr = await post(`${s.url}/events`, readFileSync(join(FIXTURES, 'events.json')))
+    assert.deepEqual([arr.json.unique, arr.json.duplicate, arr.json.rejected], [0, expected.read, 0])
+    // Structure broken between events: the whole batch is a 400 with the position, nothing stored.
+    const broken = await post(`${s.url}/events`, '[{"a":1} {"b":2}]')
+    assert.equal(broken.status, 400)
+    assert.match(String(broken.json.error), /byte \d+/)
+    assert.equal(await s.stop(), 0)
+    // Byte for byte what the CLI writes for the same input.
+    assert.deepEqual(outputLines(s.out), cli([join(FIXTURES, 'events.ndjson'), '-q']).lines)
+  } finally {
+    s.child.kill('SIGKILL')
+  }
+})
+
+test('serve: events one by one, many at once: answers exact on the fixture, output holds each unique once', async () => {
+  const s = await serve()
+  try {
+    const answers = await Promise.all(fixtureLines.map((l) => post(`${s.url}/event`, l)))
+    const unique = answers.filter((a) => a.json.status === 'unique').length
+    assert.equal(unique, expected.unique)
+    assert.equal(answers.filter((a) => a.json.status === 'duplicate').length, expected.duplicate)
+    assert.equal(await s.stop(), 0)
+    const keys = new Set(answers.filter((a) => a.json.status === 'unique').map((a) => a.json.key))
+    assert.equal(keys.size, expected.unique)
+    assert.equal(outputLines(s.out).length, expected.unique)
+  } finally {
+    s.child.kill('SIGKILL')
+  }
+})
+
+test('serve: SIGTERM under load loses no acknowledged event, exits 0, and --state keeps what it saw', async () => {
+  const dir = tempDir()
+  const state = join(dir, 'serve.state')
+  const s = await serve(['--state', state])
+  const acknowledged: string[] = []
+  let stopped: Promise<number | null> | null = null
+  const sends = fixtureLines.map(async (line, i) => {
+    if (i === 100) stopped = s.stop()
+    const r = await post(`${s.url}/event`, line).catch(() => null)
+    if (r?.status === 200 && r.json.status === 'unique') acknowledged.push(String(r.json.key))
+  })
+  await Promise.all(sends)
+  assert.equal(await stopped, 0, s.log())
+  assert.match(s.log(), /"msg":"stopped"/)
+  const written = outputLines(s.out)
+  assert.equal(written.length >= acknowledged.length, true)
+  // Every acknowledged unique event is in the output: compare through the CLI's keys of the output.
+  const outKeys = new Set(cli([s.out, '--emit-key', '-q']).lines.map((l) => (JSON.parse(l) as { _key: string })._key))
+  for (const k of acknowledged) assert.ok(outKeys.has(k), `acknowledged ${k} is in the output`)
+  // The saved state knows every event written: a CLI run over the output with it finds all seen.
+  const rerun = cli([s.out, '--state', state, '-q'])
+  assert.equal(rerun.status, 0, rerun.stderr)
+  assert.equal(rerun.lines.length, 0)
+})
+
+test('serve --backend redis: 503 with Retry-After while Redis is down (nothing acknowledged), /ready says so, and it recovers by itself', async () => {
+  const redis = await startRedis({ persistent: true })
+  let s: Served | null = null
+  try {
+    s = await serve(['--backend', 'redis', '--redis-url', redis.url, '--redis-retry', '300ms', '--key-prefix', 'serve:'])
+    assert.equal((await post(`${s.url}/event`, fixtureLines[0])).json.status, 'unique')
+    await redis.kill()
+    const down = await post(`${s.url}/event`, fixtureLines[1])
+    assert.equal(down.status, 503)
+    assert.equal(down.headers.get('retry-after'), '1')
+    assert.equal((await fetch(`${s.url}/ready`)).status, 503)
+    await redis.start()
+    // The client retries, as told, until the service answers again.
+    let retried = down
+    for (let i = 0; i < 50 && retried.status === 503; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      retried = await post(`${s.url}/event`, fixtureLines[1])
+    }
+    assert.equal(retried.status, 200, JSON.stringify(retried.json))
+    assert.equal(retried.json.status, 'unique', 'the retried event is not lost as a duplicate')
+    assert.equal((await post(`${s.url}/event`, fixtureLines[0])).json.status, 'duplicate')
+    assert.equal((await fetch(`${s.url}/ready`)).status, 200)
+    const metrics = await (await fetch(`${s.url}/metrics`)).text()
+    assert.match(metrics, /kion_backend_errors_total [1-9]/)
+    assert.equal(await s.stop(), 0)
+    assert.deepEqual(outputLines(s.out), [fixtureLines[0], fixtureLines[1]])
+  } finally {
+    s?.child.kill('SIGKILL')
+    await redis.dispose()
+  }
+})
+
+test('serve with an unreachable Redis: one line, exit 1, never listens', () => {
+  const r = cli(['serve', '--port', '0', '--backend', 'redis', '--redis-url', 'redis://127.0.0.1:1/0'])
+  assert.equal(r.status, 1)
+  assert.doesNotMatch(r.stderr, /listening/)
+  assert.match(r.stderr, /^kion-dedup: cannot use Redis at redis:\/\/127\.0\.0\.1:1\/0/)
+})
