@@ -80,6 +80,7 @@ Examples:
 
 Other commands:
   kion-dedup serve --help      the same deduplication behind HTTP (POST /event, /events)
+  kion-dedup replay --help     fire events at a serve URL at a fixed rate: latency and correctness
   kion-dedup generate --help   synthetic events with retries, for tests and benchmarks
 
 Exit status: 0 ok, 1 failure (input, output, state file or Redis), 2 usage, 3 --strict and inputs were rejected,

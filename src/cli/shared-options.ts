@@ -45,11 +45,16 @@ function parseBuckets(text: string): number {
   return n
 }
 
-/** What makes two events the same, and for how long. */
-export function addKeyOptions(cmd: Command): Command {
+/** What makes two events the same. */
+export function addKeyFieldOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('-k, --key <fields>', 'key fields, comma-separated').argParser(parseFieldList).default([...DEFAULT_KEY_FIELDS], DEFAULT_KEY_FIELDS.join(',')))
     .option('--allow-missing', 'treat a missing key field as null instead of rejecting the event')
+}
+
+/** What makes two events the same, and for how long. */
+export function addKeyOptions(cmd: Command): Command {
+  return addKeyFieldOptions(cmd)
     .addOption(new Option('-w, --window <duration>', 'how long a key is remembered: ms, s, m, h or d').argParser(parseDuration).default(parseDuration('7d'), '7d'))
     .addOption(new Option('--clock <clock>', 'measure the window by arrival (ingest) or by the event time field (event)').choices(['ingest', 'event']).default('ingest'))
     .option('--time-field <field>', 'the event time field for --clock event', 'event_datetime')

@@ -1,0 +1,202 @@
+/**
+ * @module The open-loop load generator: requests leave on the clock's schedule, not after the
+ * previous answer, and latency is measured from each request's scheduled start, so a stalled
+ * server cannot hide its stall (coordinated omission).
+ */
+import { Agent, request } from 'node:http'
+import * as hdr from 'hdr-histogram-js'
+import type { ReplayEvent } from './events.js'
+
+export interface RunOptions {
+  /** Base URL of the server, e.g. http://127.0.0.1:8080. */
+  url: string
+  rps: number
+  /** Requests to send (the run lasts requests / rps seconds). */
+  requests: number
+  /** Most requests in flight at once (and connections). */
+  concurrency: number
+  /** Share of requests that re-send an event sent before, as a retrying client would. */
+  dupRate: number
+  /** Events a request: 1 posts to /event, more to /events as NDJSON. */
+  batch: number
+  timeoutMs: number
+  /** Called about once a second while running. */
+  onTick?: (s: { sent: number; done: number; elapsedS: number; p99Ms: number; errors: number }) => void
+}
+
+/** Answers per key across the whole of one replay, for the correctness check. */
+export class AnswerLedger {
+  private readonly uniqueAnswers = new Map<string, number>()
+  private readonly answered = new Set<string>()
+  wrongKeys = 0
+
+  record(expectedKey: string | null, answer: { status?: unknown; key?: unknown }): 'unique' | 'duplicate' | 'rejected' | 'other' {
+    const status = answer.status
+    if (status === 'rejected' || expectedKey === null) return status === 'rejected' ? 'rejected' : 'other'
+    if (status !== 'unique' && status !== 'duplicate') return 'other'
+    if (answer.key !== expectedKey) this.wrongKeys++
+    this.answered.add(expectedKey)
+    if (status === 'unique') this.uniqueAnswers.set(expectedKey, (this.uniqueAnswers.get(expectedKey) ?? 0) + 1)
+    return status
+  }
+
+  /** Keys answered "unique" more than once (a duplicate let through), and keys answered but never "unique" (a unique event lost, or a server that knew them already). */
+  check(): { keys: number; uniqueTwice: number; neverUnique: number } {
+    let uniqueTwice = 0
+    let neverUnique = 0
+    for (const k of this.answered) {
+      const n = this.uniqueAnswers.get(k) ?? 0
+      if (n > 1) uniqueTwice++
+      if (n === 0) neverUnique++
+    }
+    return { keys: this.answered.size, uniqueTwice, neverUnique }
+  }
+}
+
+export interface RunResult {
+  target_rps: number
+  duration_s: number
+  requests: number
+  completed: number
+  achieved_rps: number
+  latency_ms: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number }
+  /** Requests sent more than 10 ms after their scheduled time (the concurrency cap, or a busy client). */
+  sent_late: number
+  status: Record<string, number>
+  errors: { timeout: number; connection: number; http: number }
+  answers: { unique: number; duplicate: number; rejected: number; other: number }
+}
+
+/** Picks what each request carries: the file's events in order (looping), or with `dupRate` an event sent before. */
+class EventPicker {
+  private next = 0
+  private sentCount = 0
+  private seed = 0x9e3779b9
+
+  constructor(
+    private readonly events: readonly ReplayEvent[],
+    private readonly dupRate: number,
+  ) {}
+
+  private random(): number {
+    // xorshift32: reproducible runs without a dependency.
+    let x = this.seed
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.seed = x >>> 0
+    return this.seed / 2 ** 32
+  }
+
+  pick(): ReplayEvent {
+    if (this.sentCount > 0 && this.random() < this.dupRate) return this.events[Math.floor(this.random() * Math.min(this.sentCount, this.events.length))]
+    const e = this.events[this.next]
+    this.next = (this.next + 1) % this.events.length
+    this.sentCount++
+    return e
+  }
+}
+
+export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, ledger: AnswerLedger): Promise<RunResult> {
+  if (events.length === 0) throw new Error('no events to send')
+  const base = new URL(o.url)
+  const path = o.batch > 1 ? '/events' : '/event'
+  const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency })
+  const latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 })
+  const status: Record<string, number> = {}
+  const errors = { timeout: 0, connection: 0, http: 0 }
+  const answers = { unique: 0, duplicate: 0, rejected: 0, other: 0 }
+  const picker = new EventPicker(events, o.dupRate)
+  const interval = 1000 / o.rps
+  let inflight = 0
+  let sent = 0
+  let done = 0
+  let sentLate = 0
+  let wake: (() => void) | null = null
+  const start = performance.now()
+
+  const send = (scheduled: number) => {
+    const carried = Array.from({ length: o.batch }, () => picker.pick())
+    const body = o.batch > 1 ? Buffer.concat(carried.flatMap((e) => [e.text, Buffer.from('\n')])) : carried[0].text
+    inflight++
+    const finish = (code: string, reply: string | null) => {
+      // From the scheduled start, not the actual send: time spent waiting to be sent is latency too.
+      latency.recordValue(Math.max(1, Math.round((performance.now() - scheduled) * 1000)))
+      status[code] = (status[code] ?? 0) + 1
+      if (reply !== null) {
+        try {
+          const json = JSON.parse(reply) as { status?: unknown; key?: unknown; results?: Array<{ status?: unknown; key?: unknown }> }
+          const list = o.batch > 1 ? (json.results ?? []) : [json]
+          carried.forEach((e, i) => answers[ledger.record(e.key, list[i] ?? {})]++)
+        } catch {
+          answers.other += carried.length
+        }
+      }
+      inflight--
+      done++
+      wake?.()
+    }
+    const req = request(
+      { host: base.hostname, port: base.port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const code = String(res.statusCode)
+          if (res.statusCode !== 200) errors.http++
+          finish(code, Buffer.concat(chunks).toString())
+        })
+        res.on('error', () => finish('error', null))
+      },
+    )
+    req.setTimeout(o.timeoutMs, () => req.destroy(new Error('timeout')))
+    req.on('error', (e) => {
+      if (e.message === 'timeout') errors.timeout++
+      else errors.connection++
+      finish(e.message === 'timeout' ? 'timeout' : 'connection', null)
+    })
+    req.end(body)
+  }
+
+  let lastTick = start
+  while (sent < o.requests) {
+    const now = performance.now()
+    const due = Math.min(o.requests, Math.floor((now - start) / interval) + 1)
+    while (sent < due && inflight < o.concurrency) {
+      const scheduled = start + sent * interval
+      if (now - scheduled > 10) sentLate++
+      send(scheduled)
+      sent++
+    }
+    if (o.onTick && now - lastTick >= 1000) {
+      lastTick = now
+      o.onTick({ sent, done, elapsedS: (now - start) / 1000, p99Ms: latency.getValueAtPercentile(99) / 1000, errors: errors.timeout + errors.connection + errors.http })
+    }
+    if (sent >= o.requests) break
+    // Until the next request is due, or a slot frees when the cap holds requests back.
+    const nextDue = start + sent * interval
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.max(0, Math.min(nextDue - performance.now(), 50)))
+      wake = inflight >= o.concurrency ? () => (clearTimeout(t), resolve()) : null
+    })
+    wake = null
+  }
+  while (inflight > 0) await new Promise<void>((resolve) => (wake = resolve))
+  const seconds = (performance.now() - start) / 1000
+  agent.destroy()
+  const ms = (p: number) => Math.round(latency.getValueAtPercentile(p)) / 1000
+  const result: RunResult = {
+    target_rps: o.rps,
+    duration_s: Math.round(seconds * 1000) / 1000,
+    requests: o.requests,
+    completed: done,
+    achieved_rps: Math.round(done / seconds),
+    latency_ms: { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: Math.round(latency.maxValue) / 1000, mean: Math.round(latency.mean) / 1000 },
+    sent_late: sentLate,
+    status,
+    errors,
+    answers,
+  }
+  latency.destroy()
+  return result
+}
