@@ -86,7 +86,8 @@ export class EventChecker {
         while (end > start && isWhiteSpace(body[end - 1])) end--
         collector.span(body, start, end, false)
         // A pretty-printed event must still come out as one NDJSON line.
-        if (body.subarray(start, end).some((c) => c === 0x0a || c === 0x0d)) slab.results.compact[0] = 1
+        const text = body.subarray(start, end)
+        if (text.indexOf(0x0a) >= 0 || text.indexOf(0x0d) >= 0) slab.results.compact[0] = 1
       } else {
         const framer: Framer =
           detectFormat(body, true) === 'json' ? new JsonFramer(this.keyer.sharedScanner, collector, 'body', this.options.maxEventBytes) : new NdjsonFramer(collector, 'body', this.options.maxEventBytes)
