@@ -34,7 +34,10 @@ export function latencyChart(series: readonly Series[], title: string): string {
     `<text x="${M.left + pw / 2}" y="${H - 12}" text-anchor="middle">requests a second (achieved)</text>`,
     `<text x="16" y="${M.top + ph / 2}" transform="rotate(-90 16 ${M.top + ph / 2})" text-anchor="middle">latency, ms (log scale)</text>`,
   ]
-  const xStep = Math.pow(10, Math.floor(Math.log10(xMax / 2))) * (xMax / Math.pow(10, Math.floor(Math.log10(xMax))) > 5 ? 2 : 1)
+  // At most about 8 labelled ticks, on 1-2-5 steps.
+  const raw = xMax / 8
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)))
+  const xStep = mag * (raw / mag > 5 ? 10 : raw / mag > 2 ? 5 : raw / mag > 1 ? 2 : 1)
   for (let x = 0; x <= xMax; x += xStep) {
     out.push(`<line x1="${sx(x)}" y1="${M.top + ph}" x2="${sx(x)}" y2="${M.top + ph + 5}" stroke="black"/>`, `<text x="${sx(x)}" y="${M.top + ph + 18}" text-anchor="middle">${Math.round(x)}</text>`)
   }
