@@ -207,3 +207,25 @@ test('serve with an unreachable Redis: one line, exit 1, never listens', () => {
   assert.doesNotMatch(r.stderr, /listening/)
   assert.match(r.stderr, /^kion-dedup: cannot use Redis at redis:\/\/127\.0\.0\.1:1\/0/)
 })
+
+test('serve: an output that cannot be written (/dev/full) stops the server with exit 1, acknowledging nothing', async () => {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', '/dev/full'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  const port = await new Promise<number>((resolve) => {
+    child.stderr.on('data', (b: Buffer) => {
+      log += b.toString()
+      const m = /"port":(\d+)/.exec(log)
+      if (m) resolve(Number(m[1]))
+    })
+  })
+  try {
+    const r = await post(`http://127.0.0.1:${port}/event`, fixtureLines[0])
+    assert.equal(r.status, 500)
+    assert.match(String(r.json.error), /output failed/)
+    assert.equal(await exited, 1)
+    assert.match(log, /--state not saved/)
+  } finally {
+    child.kill('SIGKILL')
+  }
+})

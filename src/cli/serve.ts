@@ -74,11 +74,18 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
     store,
     sink,
   )
-  const server = new DedupHttpServer({ host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => sinkError === null }, checker, store, metrics)
+  let fatal: ((e: Error) => void) | null = null
+  const server = new DedupHttpServer(
+    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => sinkError === null, onFatal: (e) => fatal?.(e) },
+    checker,
+    store,
+    metrics,
+  )
   const address = await server.listen()
   log({ level: 'info', msg: 'listening', host: address.address, port: address.port, backend: store.name, out: opts.out })
 
   const signal = await new Promise<string>((resolve) => {
+    fatal = (e) => resolve(`error: ${e.message}`)
     let first: string | null = null
     const on = (name: string) => () => {
       if (first === null) return resolve((first = name))
@@ -88,9 +95,16 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
     }
     for (const name of ['SIGINT', 'SIGTERM']) io.signals.on(name, on(name))
   })
-  log({ level: 'info', msg: 'stopping', signal })
+  const failed = signal.startsWith('error: ')
+  log({ level: failed ? 'error' : 'info', msg: 'stopping', reason: signal })
   // Stop accepting, finish what is in flight (each answered only once written), then flush and save.
   await server.shutdown()
+  if (failed) {
+    // The output failed after keys were remembered: saving --state would make their retries duplicates.
+    await store.close()
+    log({ level: 'error', msg: 'stopped: output failed; --state not saved' })
+    return EXIT.failure
+  }
   await sink.close()
   if (opts.state !== undefined && exact !== null) saveState(opts.state, exact, opts.key, opts.clock)
   await store.close()

@@ -31,6 +31,12 @@ export interface CheckerOptions {
 /** The body's structure is broken beyond single events (a JSON array cut short): the whole request is a 400. */
 export class BodyError extends Error {}
 
+/**
+ * The output could not be written after the store remembered the request's keys: a retry would
+ * be answered "duplicate" and the event lost, so the server must stop (without saving --state).
+ */
+export class OutputFailure extends Error {}
+
 const POOL_MAX = 64
 
 function isWhiteSpace(c: number): boolean {
@@ -142,8 +148,12 @@ export class EventChecker {
     }
     if (wrote) {
       // Acknowledged only once written: an answered event is never lost with the process.
-      await this.sink.flush()
-      await this.sink.written()
+      try {
+        await this.sink.flush()
+        await this.sink.written()
+      } catch (e) {
+        throw new OutputFailure(`output failed: ${e instanceof Error ? e.message : String(e)}`)
+      }
     }
     return outcomes
   }

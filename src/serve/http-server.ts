@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Store } from '../store.js'
-import { BodyError, type EventChecker, type EventOutcome } from './event-checker.js'
+import { BodyError, OutputFailure, type EventChecker, type EventOutcome } from './event-checker.js'
 import type { ServeMetrics } from './metrics.js'
 
 export interface HttpOptions {
@@ -15,6 +15,8 @@ export interface HttpOptions {
   log: (record: Record<string, unknown>) => void
   /** Whether the output can still be written (for /ready). */
   sinkOk: () => boolean
+  /** The output failed: nothing more can be acknowledged; the server must stop. */
+  onFatal: (error: Error) => void
 }
 
 const ROUTES: Record<string, string> = { '/event': 'POST', '/events': 'POST', '/health': 'GET', '/ready': 'GET', '/metrics': 'GET' }
@@ -125,6 +127,10 @@ export class DedupHttpServer {
       outcomes = await this.checker.check(body, single)
     } catch (e) {
       if (e instanceof BodyError) return this.send(res, 400, { error: e.message })
+      if (e instanceof OutputFailure) {
+        this.options.onFatal(e)
+        return this.send(res, 500, { error: e.message })
+      }
       // The backend failed: nothing of this request was acknowledged or written; the client retries.
       this.metrics.backendErrors++
       this.options.log({ level: 'error', msg: 'backend unavailable', error: e instanceof Error ? e.message : String(e) })

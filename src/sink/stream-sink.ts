@@ -27,9 +27,13 @@ export class StreamSink implements Sink {
   ) {
     // One listener for the sink's life: a listener per flush would pile up (MaxListenersExceededWarning).
     out.on('error', (e: NodeJS.ErrnoException) => {
-      this.error = e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' ? new SinkClosedError('output closed') : e
+      this.error ??= this.classify(e)
       this.wake?.()
     })
+  }
+
+  private classify(e: NodeJS.ErrnoException): Error {
+    return e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' ? new SinkClosedError('output closed') : e
   }
 
   write(bytes: Uint8Array): void {
@@ -81,7 +85,13 @@ export class StreamSink implements Sink {
     this.current = next
     this.used = 0
     this.otherWritten = new Promise<void>((resolve) => {
-      if (!this.out.write(data, () => resolve())) this.needDrain = true
+      // A failed write is known here first ('error' may come a tick later): record it before
+      // anyone waiting on written() goes on to acknowledge.
+      const ok = this.out.write(data, (e?: Error | null) => {
+        if (e) this.error ??= this.classify(e as NodeJS.ErrnoException)
+        resolve()
+      })
+      if (!ok) this.needDrain = true
     })
     if (this.needDrain) {
       this.needDrain = false
