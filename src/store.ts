@@ -37,6 +37,11 @@ export interface Store {
   check(batch: KeyBatch): void | Promise<void>
   /** Resolves when the store can take checks now (a remote store asks its server); absent: always. */
   ready?(): Promise<void>
+  /**
+   * Undoes a check for the keys `which` selects (found new, but their events could not be
+   * delivered). Only a shared store needs it: a local one is not saved after such a failure.
+   */
+  forget?(batch: KeyBatch, which: (i: number) => boolean): Promise<void>
   stats(): StoreStats
   close(): Promise<void>
 }

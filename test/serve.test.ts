@@ -229,3 +229,61 @@ test('serve: an output that cannot be written (/dev/full) stops the server with 
     child.kill('SIGKILL')
   }
 })
+
+test('serve --backend redis: a hung Redis fails one request (503) while a later one succeeds; recovery claims only the failed one', async () => {
+  const redis = await startRedis()
+  let s: Served | null = null
+  try {
+    s = await serve(['--backend', 'redis', '--redis-url', redis.url, '--redis-retry', '2s', '--key-prefix', 'hung:'])
+    redis.pause()
+    const first = post(`${s.url}/event`, fixtureLines[0])
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    const second = post(`${s.url}/event`, fixtureLines[1])
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    redis.resume()
+    const [a, b] = await Promise.all([first, second])
+    assert.equal(a.status, 503)
+    assert.equal(b.status, 200)
+    assert.equal(b.json.status, 'unique')
+    // The next requests run the recovery: the failed event is new to its retry; the delivered one stays seen.
+    assert.equal((await post(`${s.url}/event`, fixtureLines[0])).json.status, 'unique')
+    assert.equal((await post(`${s.url}/event`, fixtureLines[1])).json.status, 'duplicate')
+    assert.equal(await s.stop(), 0)
+    assert.deepEqual(outputLines(s.out).sort(), [fixtureLines[0], fixtureLines[1]].sort())
+  } finally {
+    redis.resume()
+    s?.child.kill('SIGKILL')
+    await redis.dispose()
+  }
+})
+
+test('serve --backend redis with an output that fails: the keys it remembered are forgotten, so the retry elsewhere is unique', async () => {
+  const redis = await startRedis()
+  try {
+    const args = ['--backend', 'redis', '--redis-url', redis.url, '--key-prefix', 'full:']
+    for (const layout of ['compact', 'simple']) {
+      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', '/dev/full', ...args, '--redis-layout', layout, '--key-prefix', `full-${layout}:`], { stdio: ['ignore', 'ignore', 'pipe'] })
+      let log = ''
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+      const port = await new Promise<number>((resolve) => {
+        child.stderr.on('data', (b: Buffer) => {
+          log += b.toString()
+          const m = /"port":(\d+)/.exec(log)
+          if (m) resolve(Number(m[1]))
+        })
+      })
+      const failed = await post(`http://127.0.0.1:${port}/event`, fixtureLines[0])
+      assert.equal(failed.status, 500)
+      assert.match(String(failed.json.error), /its keys were forgotten/)
+      assert.equal(await exited, 1)
+      const again = await serve([...args, '--redis-layout', layout, '--key-prefix', `full-${layout}:`])
+      try {
+        assert.equal((await post(`${again.url}/event`, fixtureLines[0])).json.status, 'unique', layout)
+      } finally {
+        await again.stop()
+      }
+    }
+  } finally {
+    await redis.dispose()
+  }
+})

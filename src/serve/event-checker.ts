@@ -152,7 +152,12 @@ export class EventChecker {
         await this.sink.flush()
         await this.sink.written()
       } catch (e) {
-        throw new OutputFailure(`output failed: ${e instanceof Error ? e.message : String(e)}`)
+        // Not delivered: a shared store must not keep these keys, or a retry elsewhere would be a duplicate.
+        const undone = this.store.forget === undefined ? '' : await this.store.forget(batch, (i) => batch.firstSeen[i] === 0).then(
+          () => '; its keys were forgotten',
+          (f: unknown) => `; its keys could not be forgotten (${f instanceof Error ? f.message : String(f)})`,
+        )
+        throw new OutputFailure(`output failed: ${e instanceof Error ? e.message : String(e)}${undone}`)
       }
     }
     return outcomes

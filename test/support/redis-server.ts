@@ -94,6 +94,15 @@ export class RedisServer {
     })
   }
 
+  /** SIGSTOP / SIGCONT: a server that hangs (connections stay open, nothing is answered), then goes on. */
+  pause(): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT')
+  }
+
   /** SIGKILL: the server dies mid-whatever, as in a crash. */
   kill(): Promise<void> {
     return this.end('SIGKILL')

@@ -131,7 +131,9 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
   if (o.resume !== undefined) {
     const m = /^([0-9a-f]{12}):(\d+)$/.exec(o.resume)
     if (m === null) return fail('--redis-resume', new Error(`bad token "${o.resume}": expected the runid:batch printed by the failed run`))
-    const claimed = await store.readJournals(m[1], Number(m[2])).catch((e: unknown) => fail('--redis-resume', e))
+    const from = Number(m[2])
+    // The CLI delivers in order and stops at the failed batch: that one and every later one went undelivered.
+    const claimed = await store.readJournals(m[1], (seq) => seq >= from).catch((e: unknown) => fail('--redis-resume', e))
     store.claim(claimed)
   }
   return store

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { KeyBatch, Store, StoreStats } from '../../store.js'
 import { FIRST_SEEN_UNKNOWN } from '../../store.js'
 import { KeyLayout, type RedisLayoutName } from './layout.js'
-import { COMPACT_LUA, SIMPLE_LUA, script, type LoadedScript } from './scripts.js'
+import { COMPACT_LUA, SIMPLE_LUA, FORGET_COMPACT_LUA, FORGET_SIMPLE_LUA, script, type LoadedScript } from './scripts.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -118,8 +118,10 @@ export class RedisStore implements Store {
   private answered: () => void = () => {}
   /** Set once a batch failed for good: later batches fail at once, so no journal of a batch in doubt is overwritten. */
   private failure: Error | null = null
-  /** The first batch that failed for good. */
-  private failedSeq = 0
+  /** Claimed keys that a batch in flight has used; released if it fails, used up if it succeeds. */
+  private readonly claimsInFlight = new Set<string>()
+  /** Batches answered with an error since the last recovery: only these were not delivered (serve). */
+  private readonly failedSeqs = new Set<number>()
   private clockNow = -Infinity
   private inserted = 0
   private late = 0
@@ -169,20 +171,28 @@ export class RedisStore implements Store {
     const digests = Buffer.from(batch.digests.buffer, batch.digests.byteOffset, batch.count * 16)
     for (let i = 0; i < batch.count; i++) if (batch.times[i] > this.clockNow) this.clockNow = batch.times[i]
     const calls: Array<Promise<void>> = []
+    const used = new Set<string>()
     for (const g of this.groups(digests, batch.count)) {
       for (let from = 0, chunk = 0; from < g.indexes.length; from += CHECK_CHUNK, chunk++) {
         const indexes = g.indexes.length <= CHECK_CHUNK ? g.indexes : g.indexes.slice(from, from + CHECK_CHUNK)
         // All of a batch's calls go out now, in order: Redis runs them in that order.
-        calls.push(this.checkChunk(this.layout.journalKey(this.runId, g.tag, seq % JOURNAL_SLOTS, chunk), indexes, batch, digests, seq))
+        calls.push(this.checkChunk(this.layout.journalKey(this.runId, g.tag, seq % JOURNAL_SLOTS, chunk), indexes, batch, digests, seq, used))
       }
     }
     const answered = Promise.all(calls).then(
-      () => this.finished(seq),
-      (e: unknown) => {
-        if (this.failure === null) {
-          this.failure = e instanceof Error ? e : new Error(String(e))
-          this.failedSeq = seq
+      () => {
+        // Claims are used up only by a batch that succeeded: a failed one is not delivered, and its
+        // events' retries still need them.
+        for (const k of used) {
+          this.options.claimed?.delete(k)
+          this.claimsInFlight.delete(k)
         }
+        this.finished(seq)
+      },
+      (e: unknown) => {
+        this.failure ??= e instanceof Error ? e : new Error(String(e))
+        this.failedSeqs.add(seq)
+        for (const k of used) this.claimsInFlight.delete(k)
         this.finished(seq)
         throw e
       },
@@ -201,12 +211,39 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Every batch from the failed one on was answered with an error, so none was delivered: the
-   * keys they remembered are claimed, and a client's retry of those events counts as new.
+   * The batches answered with an error were not delivered (their requests got a 503): the keys
+   * they remembered are claimed, and a client's retry of those events counts as new. Batches
+   * sent after them that succeeded were delivered, and are not claimed.
    */
   private async recover(): Promise<void> {
-    this.claim(await this.readJournals(this.runId, this.failedSeq))
+    const failed = new Set(this.failedSeqs)
+    this.claim(await this.readJournals(this.runId, (seq) => failed.has(seq)))
+    for (const seq of failed) this.failedSeqs.delete(seq)
     this.failure = null
+  }
+
+  /**
+   * Undoes the remembering of keys a check found new, for a caller that could not deliver their
+   * events (serve, when its output fails): best effort, as Redis may be gone too.
+   */
+  async forget(batch: KeyBatch, which: (i: number) => boolean): Promise<void> {
+    const digests = Buffer.from(batch.digests.buffer, batch.digests.byteOffset, batch.count * 16)
+    const B = this.bucketMs
+    const lo = Math.floor((this.clockNow - this.options.windowMs) / B)
+    const calls: Array<Promise<unknown>> = []
+    for (const g of this.groups(digests, batch.count)) {
+      const args: string[] = []
+      for (const i of g.indexes) {
+        if (!which(i)) continue
+        this.options.claimed?.delete(digests.toString('hex', i * 16, i * 16 + 16))
+        if (this.options.layout === 'compact') args.push(this.layout.setBase(digests, i * 16), this.layout.member(digests, i * 16), String(Math.max(Math.floor(batch.times[i] / B), lo)))
+        else args.push(this.layout.eventKey(digests, i * 16))
+      }
+      if (args.length === 0) continue
+      const route = this.layout.journalKey(this.runId, g.tag, 0, 0)
+      calls.push(this.bounded(this.client.call('EVAL', [this.options.layout === 'compact' ? FORGET_COMPACT_LUA : FORGET_SIMPLE_LUA, 1, route, ...args])))
+    }
+    await Promise.all(calls)
   }
 
   /** Keys remembered but never delivered (by a failed run, or by this one before a failure): each counts as new once more. */
@@ -221,10 +258,10 @@ export class RedisStore implements Store {
   }
 
   /**
-   * The keys that the batches of run `runId` numbered `fromSeq` and later remembered, read from
-   * their journals. A batch that never reached Redis left no journal with its number.
+   * The keys that the batches of run `runId` whose numbers `accept` remembered, read from their
+   * journals. A batch that never reached Redis left no journal with its number.
    */
-  async readJournals(runId: string, fromSeq: number): Promise<ClaimedKeys> {
+  async readJournals(runId: string, accept: (seq: number) => boolean): Promise<ClaimedKeys> {
     const tags = this.options.cluster ? Array.from({ length: 2 ** this.layout.tagBits }, (_, tag) => tag) : [null]
     const claimed: ClaimedKeys = new Set()
     for (const tag of tags) {
@@ -234,7 +271,7 @@ export class RedisStore implements Store {
           const raw = await this.bounded(this.client.getBuffer(this.layout.journalKey(runId, tag, slot, chunk)))
           if (raw === null) break
           const entry = parseJournal(raw)
-          if (entry !== null && entry.seq >= fromSeq) for (const k of entry.newKeys) claimed.add(k)
+          if (entry !== null && accept(entry.seq)) for (const k of entry.newKeys) claimed.add(k)
         }
       }
     }
@@ -313,7 +350,7 @@ export class RedisStore implements Store {
     return args
   }
 
-  private async checkChunk(journal: string, indexes: readonly number[], batch: KeyBatch, digests: Buffer, seq: number): Promise<void> {
+  private async checkChunk(journal: string, indexes: readonly number[], batch: KeyBatch, digests: Buffer, seq: number, used: Set<string>): Promise<void> {
     this.journalsUsed.add(journal)
     const args = this.argsFor(indexes, batch, digests, seq)
     const deadline = performance.now() + this.options.retryMs
@@ -342,9 +379,15 @@ export class RedisStore implements Store {
     })
     if (claimed !== undefined && claimed.size > 0) {
       for (const i of indexes) {
-        // A claim is used up by the key's first answer, whatever it is: new (the key had expired
-        // meanwhile) is delivered as new; seen is the failed run's own memory, so this is its first delivery.
-        if (claimed.delete(digests.toString('hex', i * 16, i * 16 + 16)) && batch.firstSeen[i] !== 0) {
+        // A claim is used by the key's first answer, whatever it is: new (the key had expired
+        // meanwhile) is delivered as new; seen is the failed batch's own memory, so this is its
+        // first delivery. A second copy in the same batch is a duplicate of the first.
+        const hex = digests.toString('hex', i * 16, i * 16 + 16)
+        // One in-flight batch at a time may use a claim: a later copy is a duplicate of that one.
+        if (!claimed.has(hex) || this.claimsInFlight.has(hex)) continue
+        this.claimsInFlight.add(hex)
+        used.add(hex)
+        if (batch.firstSeen[i] !== 0) {
           batch.firstSeen[i] = 0
           this.inserted++
         }

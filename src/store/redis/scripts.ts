@@ -107,6 +107,30 @@ end
 ` +
   EPILOGUE
 
+/** Undo, compact: ARGV = per key its set base, member and insert bucket; removed from whichever link of the chain holds it. */
+export const FORGET_COMPACT_LUA = `
+local p = 1
+while p <= #ARGV do
+  local base, member, at = ARGV[p], ARGV[p + 1], ARGV[p + 2]
+  p = p + 3
+  local link = 0
+  while true do
+    local key = base .. at
+    if link > 0 then key = key .. '.' .. link end
+    if redis.call('SREM', key, member) == 1 then break end
+    if redis.call('SISMEMBER', key, '0') == 0 then break end
+    link = link + 1
+  end
+end
+return 1
+`
+
+/** Undo, simple: ARGV = the keys. */
+export const FORGET_SIMPLE_LUA = `
+for p = 1, #ARGV do redis.call('DEL', ARGV[p]) end
+return 1
+`
+
 export interface LoadedScript {
   lua: string
   sha: string
