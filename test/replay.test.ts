@@ -127,3 +127,23 @@ test('replay --find-max ramps until a step fails and names the last rate held', 
     server.close()
   }
 })
+
+test('replay: a request that times out after its headers arrived is counted once, and nothing is left unsent', async () => {
+  let seen = 0
+  const { url, server } = await fakeServer((_req, res) => {
+    seen++
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write('{')
+  })
+  try {
+    const r = await run(['replay', '--url', url, '--rps', '200', '--count', '40', '--concurrency', '20', '--timeout', '300ms', '--json'])
+    const j = JSON.parse(r.stdout) as { completed: number; status: Record<string, number>; errors: { timeout: number } }
+    assert.equal(j.completed, 40)
+    assert.equal(Object.values(j.status).reduce((a, b) => a + b, 0), 40)
+    assert.equal(j.errors.timeout, 40)
+    assert.equal(seen, 40, 'every request reached the server')
+  } finally {
+    server.closeAllConnections()
+    server.close()
+  }
+})

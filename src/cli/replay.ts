@@ -6,7 +6,7 @@ import { parseDuration, parsePositiveInt, parseRate } from './parse.js'
 import { EXIT } from './errors.js'
 import type { CliIo } from './io.js'
 import { loadEvents } from '../replay/events.js'
-import { AnswerLedger, runReplay, type RunResult } from '../replay/runner.js'
+import { AnswerLedger, EventPicker, runReplay, type RunResult } from '../replay/runner.js'
 
 interface ReplayCliOptions {
   url: string
@@ -85,6 +85,8 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
   const say = (s: string) => void io.stderr.write(s)
   const events = await loadEvents(files.length > 0 ? files : [FIXTURE], io.stdin, { keyFields: o.key, allowMissing: o.allowMissing === true, timeField: null })
   const ledger = new AnswerLedger()
+  // One picker for the whole replay: --find-max steps go on through the file instead of starting over.
+  const picker = new EventPicker(events, o.dupRate)
   const live = io.stderr.isTTY === true && o.json !== true
   const durationMs = o.duration ?? DEFAULT_DURATION_MS
   const run = (rps: number, ms: number) =>
@@ -98,6 +100,7 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
         dupRate: o.dupRate,
         batch: o.batch,
         timeoutMs: o.timeout,
+        picker,
         onTick: live ? (s) => say(`\r${s.elapsedS.toFixed(0)} s: ${s.sent} sent, ${s.done} answered, p99 ${s.p99Ms.toFixed(1)} ms, ${s.errors} errors   `) : undefined,
       },
       ledger,
@@ -106,7 +109,7 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
   const steps: RunResult[] = []
   let held: RunResult | null = null
   if (o.findMax === true) {
-    for (let rps = o.rps; ; rps = Math.round(rps * 1.25)) {
+    for (let rps = o.rps, step = 0; step < 100; rps = Math.max(rps + 1, Math.round(rps * 1.25)), step++) {
       const r = await run(rps, o.duration ?? o.step)
       steps.push(r)
       const ok = r.errors.timeout + r.errors.connection + r.errors.http === 0 && r.latency_ms.p99 <= o.slo && r.achieved_rps >= 0.95 * rps

@@ -20,6 +20,8 @@ export interface RunOptions {
   /** Events a request: 1 posts to /event, more to /events as NDJSON. */
   batch: number
   timeoutMs: number
+  /** Where events come from; pass one across runs (--find-max steps) to go on through the file. */
+  picker?: EventPicker
   /** Called about once a second while running. */
   onTick?: (s: { sent: number; done: number; elapsedS: number; p99Ms: number; errors: number }) => void
 }
@@ -28,7 +30,13 @@ export interface RunOptions {
 export class AnswerLedger {
   private readonly uniqueAnswers = new Map<string, number>()
   private readonly answered = new Set<string>()
+  /** Keys sent in a request whose outcome is unknown (a timeout, a dropped connection, a 5xx): the server may have seen them. */
+  private readonly unsure = new Set<string>()
   wrongKeys = 0
+
+  uncertain(key: string | null): void {
+    if (key !== null) this.unsure.add(key)
+  }
 
   record(expectedKey: string | null, answer: { status?: unknown; key?: unknown }): 'unique' | 'duplicate' | 'rejected' | 'other' {
     const status = answer.status
@@ -47,7 +55,7 @@ export class AnswerLedger {
     for (const k of this.answered) {
       const n = this.uniqueAnswers.get(k) ?? 0
       if (n > 1) uniqueTwice++
-      if (n === 0) neverUnique++
+      if (n === 0 && !this.unsure.has(k)) neverUnique++
     }
     return { keys: this.answered.size, uniqueTwice, neverUnique }
   }
@@ -68,7 +76,7 @@ export interface RunResult {
 }
 
 /** Picks what each request carries: the file's events in order (looping), or with `dupRate` an event sent before. */
-class EventPicker {
+export class EventPicker {
   private next = 0
   private sentCount = 0
   private seed = 0x9e3779b9
@@ -106,7 +114,7 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
   const status: Record<string, number> = {}
   const errors = { timeout: 0, connection: 0, http: 0 }
   const answers = { unique: 0, duplicate: 0, rejected: 0, other: 0 }
-  const picker = new EventPicker(events, o.dupRate)
+  const picker = o.picker ?? new EventPicker(events, o.dupRate)
   const interval = 1000 / o.rps
   let inflight = 0
   let sent = 0
@@ -119,10 +127,15 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
     const carried = Array.from({ length: o.batch }, () => picker.pick())
     const body = o.batch > 1 ? Buffer.concat(carried.flatMap((e) => [e.text, Buffer.from('\n')])) : carried[0].text
     inflight++
+    let finished = false
     const finish = (code: string, reply: string | null) => {
+      // A request destroyed after its headers came reports on both the request and the response.
+      if (finished) return
+      finished = true
       // From the scheduled start, not the actual send: time spent waiting to be sent is latency too.
       latency.recordValue(Math.max(1, Math.round((performance.now() - scheduled) * 1000)))
       status[code] = (status[code] ?? 0) + 1
+      if (reply === null || code !== '200') for (const e of carried) ledger.uncertain(e.key)
       if (reply !== null) {
         try {
           const json = JSON.parse(reply) as { status?: unknown; key?: unknown; results?: Array<{ status?: unknown; key?: unknown }> }
@@ -173,11 +186,12 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
       o.onTick({ sent, done, elapsedS: (now - start) / 1000, p99Ms: latency.getValueAtPercentile(99) / 1000, errors: errors.timeout + errors.connection + errors.http })
     }
     if (sent >= o.requests) break
-    // Until the next request is due, or a slot frees when the cap holds requests back.
-    const nextDue = start + sent * interval
+    // Until the next request is due, or (when the cap holds requests back) until a slot frees.
+    const capped = inflight >= o.concurrency
+    const wait = capped ? 50 : Math.max(0, Math.min(start + sent * interval - performance.now(), 50))
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, Math.max(0, Math.min(nextDue - performance.now(), 50)))
-      wake = inflight >= o.concurrency ? () => (clearTimeout(t), resolve()) : null
+      const t = setTimeout(resolve, wait)
+      wake = capped ? () => (clearTimeout(t), resolve()) : null
     })
     wake = null
   }

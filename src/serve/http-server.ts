@@ -42,12 +42,18 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     })
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)))
     req.on('error', reject)
+    // A client gone mid-body (or cut off at shutdown) ends the wait too.
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('the client went away before sending its whole body'))
+    })
   })
 }
 
 export class DedupHttpServer {
   private readonly server: Server
   private inflight = 0
+  /** Requests whose body is still arriving. */
+  private readonly receiving = new Set<IncomingMessage>()
   private idle: (() => void) | null = null
 
   constructor(
@@ -59,7 +65,9 @@ export class DedupHttpServer {
     this.server = createServer((req, res) => void this.handle(req, res))
     // A client that asks before sending a large body (Expect: 100-continue) is told 413 before it sends it.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-      if (Number(req.headers['content-length']) <= this.options.maxBodyBytes) res.writeContinue()
+      const declared = req.headers['content-length']
+      // A chunked body (no length) is let in and counted as it comes.
+      if (declared === undefined || Number(declared) <= this.options.maxBodyBytes) res.writeContinue()
       void this.handle(req, res)
     })
     this.server.keepAliveTimeout = 30_000
@@ -72,11 +80,21 @@ export class DedupHttpServer {
     })
   }
 
-  /** Stops accepting, lets requests in flight finish, closes the connections. */
-  async shutdown(): Promise<void> {
+  /**
+   * Stops accepting, lets requests in flight finish, closes the connections. A request still
+   * not finished after `graceMs` (a client that stopped sending its body) is cut off unanswered.
+   */
+  async shutdown(graceMs = 10_000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.server.closeIdleConnections()
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve))
+    if (this.inflight > 0) {
+      // Only requests still receiving their body are cut off: one being checked or written finishes.
+      const timer = setTimeout(() => {
+        for (const req of this.receiving) req.socket.destroy()
+      }, graceMs)
+      await new Promise<void>((resolve) => (this.idle = resolve))
+      clearTimeout(timer)
+    }
     this.server.closeAllConnections()
     await closed
   }
@@ -116,11 +134,14 @@ export class DedupHttpServer {
     const declared = Number(req.headers['content-length'])
     if (declared > max) return this.tooLarge(req, res, max)
     let body: Buffer
+    this.receiving.add(req)
     try {
       body = await readBody(req, max)
     } catch (e) {
       if (e instanceof BodyTooLarge) return this.tooLarge(req, res, max)
       throw e
+    } finally {
+      this.receiving.delete(req)
     }
     let outcomes: EventOutcome[]
     try {
