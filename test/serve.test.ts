@@ -15,12 +15,12 @@ interface Served {
   out: string
   child: ChildProcess
   log: () => string
+  exited: Promise<number | null>
   /** SIGTERM; resolves with the exit status. */
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-async function serve(args: string[] = []): Promise<Served> {
-  const out = join(tempDir(), 'unique.ndjson')
+async function serve(args: string[] = [], out = join(tempDir(), 'unique.ndjson')): Promise<Served> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
@@ -37,6 +37,7 @@ async function serve(args: string[] = []): Promise<Served> {
     out,
     child,
     log: () => log,
+    exited,
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal)
       return exited
@@ -209,24 +210,15 @@ test('serve with an unreachable Redis: one line, exit 1, never listens', () => {
 })
 
 test('serve: an output that cannot be written (/dev/full) stops the server with exit 1, acknowledging nothing', async () => {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', '/dev/full'], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-  const port = await new Promise<number>((resolve) => {
-    child.stderr.on('data', (b: Buffer) => {
-      log += b.toString()
-      const m = /"port":(\d+)/.exec(log)
-      if (m) resolve(Number(m[1]))
-    })
-  })
+  const s = await serve([], '/dev/full')
   try {
-    const r = await post(`http://127.0.0.1:${port}/event`, fixtureLines[0])
+    const r = await post(`${s.url}/event`, fixtureLines[0])
     assert.equal(r.status, 500)
     assert.match(String(r.json.error), /output failed/)
-    assert.equal(await exited, 1)
-    assert.match(log, /--state not saved/)
+    assert.equal(await s.exited, 1)
+    assert.match(s.log(), /--state not saved/)
   } finally {
-    child.kill('SIGKILL')
+    s.child.kill('SIGKILL')
   }
 })
 
@@ -262,20 +254,11 @@ test('serve --backend redis with an output that fails: the keys it remembered ar
   try {
     const args = ['--backend', 'redis', '--redis-url', redis.url, '--key-prefix', 'full:']
     for (const layout of ['compact', 'simple']) {
-      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', '/dev/full', ...args, '--redis-layout', layout, '--key-prefix', `full-${layout}:`], { stdio: ['ignore', 'ignore', 'pipe'] })
-      let log = ''
-      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-      const port = await new Promise<number>((resolve) => {
-        child.stderr.on('data', (b: Buffer) => {
-          log += b.toString()
-          const m = /"port":(\d+)/.exec(log)
-          if (m) resolve(Number(m[1]))
-        })
-      })
-      const failed = await post(`http://127.0.0.1:${port}/event`, fixtureLines[0])
+      const full = await serve([...args, '--redis-layout', layout, '--key-prefix', `full-${layout}:`], '/dev/full')
+      const failed = await post(`${full.url}/event`, fixtureLines[0])
       assert.equal(failed.status, 500)
       assert.match(String(failed.json.error), /its keys were forgotten/)
-      assert.equal(await exited, 1)
+      assert.equal(await full.exited, 1)
       const again = await serve([...args, '--redis-layout', layout, '--key-prefix', `full-${layout}:`])
       try {
         assert.equal((await post(`${again.url}/event`, fixtureLines[0])).json.status, 'unique', layout)

@@ -1,5 +1,5 @@
 /** @module replay's input: events read through the CLI's own sources, framers and keyer, each with its key. */
-import type { FrameHandler, Framer } from '../framing.js'
+import type { Framer } from '../framing.js'
 import { NdjsonFramer } from '../framing/ndjson-framer.js'
 import { JsonFramer } from '../framing/json-framer.js'
 import { detectFormat } from '../framing/detect.js'
@@ -7,6 +7,7 @@ import { compactJson } from '../framing/compact.js'
 import { digestHex } from '../key/canonical.js'
 import { Slab, SlabStatus } from '../key/slab.js'
 import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
+import { SlabCollector } from '../key/slab-collector.js'
 import { openSources } from '../source/index.js'
 import type { Readable } from 'node:stream'
 
@@ -17,21 +18,6 @@ export interface ReplayEvent {
   key: string | null
 }
 
-class Collector implements FrameHandler {
-  readonly slab = new Slab(1 << 20, 1024)
-  constructor(private readonly keyer: SpanKeyer) {}
-  span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
-    const k = this.slab.append(buf, start, end)
-    if (prescanned) this.keyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
-  }
-  reject(buf: Buffer, start: number, end: number, reason: string): void {
-    const k = this.slab.append(buf, start, end)
-    this.slab.results.preset[k] = 1
-    this.slab.results.status[k] = SlabStatus.Rejected
-    this.slab.reasons.push([k, reason])
-  }
-}
-
 /** Reads every event of the files (or stdin), keyed as the server will key them. */
 export async function loadEvents(files: readonly string[], stdin: Readable, keying: KeyingOptions): Promise<ReplayEvent[]> {
   const keyer = new SpanKeyer(keying)
@@ -40,7 +26,7 @@ export async function loadEvents(files: readonly string[], stdin: Readable, keyi
     const chunks: Buffer[] = []
     for await (const c of source.chunks()) chunks.push(Buffer.from(c))
     const body = Buffer.concat(chunks)
-    const collector = new Collector(keyer)
+    const collector = new SlabCollector(new Slab(1 << 20, 1024), keyer)
     const framer: Framer = detectFormat(body, true) === 'json' ? new JsonFramer(keyer.sharedScanner, collector, source.name, 64 << 20) : new NdjsonFramer(collector, source.name, 64 << 20)
     framer.push(body)
     framer.end()

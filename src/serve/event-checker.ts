@@ -2,7 +2,7 @@
  * @module One request's events through the same stages as the CLI's pipeline: framing (the
  * NDJSON and JSON framers), key (SpanKeyer), store (check-and-remember) and sink (NDJSON out).
  */
-import type { FrameHandler, Framer } from '../framing.js'
+import type { Framer } from '../framing.js'
 import { InputError } from '../framing.js'
 import { NdjsonFramer } from '../framing/ndjson-framer.js'
 import { JsonFramer } from '../framing/json-framer.js'
@@ -11,6 +11,7 @@ import { compactJson } from '../framing/compact.js'
 import { digestHex } from '../key/canonical.js'
 import { Slab, SlabStatus } from '../key/slab.js'
 import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
+import { SlabCollector } from '../key/slab-collector.js'
 import type { Store } from '../store.js'
 import { newKeyBatch } from '../store.js'
 import type { Sink } from '../sink.js'
@@ -41,26 +42,6 @@ const POOL_MAX = 64
 
 function isWhiteSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
-}
-
-/** Collects one body's events into a slab, keying array elements right after the framer scanned them (as the pipeline does). */
-class SlabCollector implements FrameHandler {
-  constructor(
-    readonly slab: Slab,
-    private readonly keyer: SpanKeyer,
-  ) {}
-
-  span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
-    const k = this.slab.append(buf, start, end)
-    if (prescanned) this.keyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
-  }
-
-  reject(buf: Buffer, start: number, end: number, reason: string): void {
-    const k = this.slab.append(buf, start, end)
-    this.slab.results.preset[k] = 1
-    this.slab.results.status[k] = SlabStatus.Rejected
-    this.slab.reasons.push([k, reason])
-  }
 }
 
 export class EventChecker {
