@@ -147,3 +147,13 @@ test('replay: a request that times out after its headers arrived is counted once
     server.close()
   }
 })
+
+test('replay where nothing listens: exit 1 and a line saying so; a bad --url is a usage error', async () => {
+  const none = await run(['replay', '--url', 'http://127.0.0.1:1', '--rps', '100', '--count', '5'])
+  assert.equal(none.status, 1)
+  assert.match(none.stderr, /no request was answered by http:\/\/127\.0\.0\.1:1/)
+  assert.match(none.stdout, /connection: 5/)
+  const bad = await run(['replay', '--url', 'notaurl', '--count', '5'])
+  assert.equal(bad.status, 2)
+  assert.match(bad.stderr, /bad --url "notaurl"/)
+})

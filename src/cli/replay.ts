@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { fileURLToPath } from 'node:url'
 import { addKeyFieldOptions } from './shared-options.js'
 import { parseDuration, parsePositiveInt, parseRate } from './parse.js'
-import { EXIT } from './errors.js'
+import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { loadEvents } from '../replay/events.js'
 import { AnswerLedger, EventPicker, runReplay, type RunResult } from '../replay/runner.js'
@@ -74,7 +74,7 @@ function summaryText(r: RunResult): string {
     .map(([k, v]) => `${k}: ${v}`)
     .join(', ')
   return [
-    `rate ${r.target_rps}/s for ${r.duration_s} s: ${r.completed} of ${r.requests} requests answered, ${r.achieved_rps}/s achieved, ${r.sent_late} sent late`,
+    `rate ${r.target_rps}/s for ${r.duration_s} s: ${r.completed} of ${r.requests} requests done (${r.completed - r.errors.timeout - r.errors.connection} answered), ${r.achieved_rps}/s achieved, ${r.sent_late} sent late`,
     `latency ms (from scheduled start): p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}`,
     `statuses: ${statuses}; errors: timeout ${r.errors.timeout}, connection ${r.errors.connection}, non-200 ${r.errors.http}`,
     `answers: unique ${r.answers.unique}, duplicate ${r.answers.duplicate}, rejected ${r.answers.rejected}`,
@@ -83,6 +83,12 @@ function summaryText(r: RunResult): string {
 
 export async function runReplayCommand(files: string[], o: ReplayCliOptions, io: CliIo): Promise<number> {
   const say = (s: string) => void io.stderr.write(s)
+  try {
+    const u = new URL(o.url)
+    if (u.protocol !== 'http:') throw new Error('only http:// is supported')
+  } catch (e) {
+    throw new UsageError(`bad --url "${o.url}": ${e instanceof Error ? e.message : String(e)}`)
+  }
   const events = await loadEvents(files.length > 0 ? files : [FIXTURE], io.stdin, { keyFields: o.key, allowMissing: o.allowMissing === true, timeField: null })
   const ledger = new AnswerLedger()
   // One picker for the whole replay: --find-max steps go on through the file instead of starting over.
@@ -130,10 +136,18 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
     if (o.findMax === true) io.stdout.write(`highest rate held with no errors and p99 under ${o.slo} ms: ${held === null ? `none (from ${o.rps}/s)` : `${held.target_rps}/s`}\n`)
     io.stdout.write(summaryText(held ?? steps[steps.length - 1]) + '\n')
     io.stdout.write(
-      mismatch === 0
-        ? `correct: each of ${check.keys} keys answered unique exactly once\n`
-        : `WRONG: ${check.uniqueTwice} keys answered unique more than once, ${check.neverUnique} never unique, ${ledger.wrongKeys} answers with a wrong key\n`,
+      mismatch !== 0
+        ? `WRONG: ${check.uniqueTwice} keys answered unique more than once, ${check.neverUnique} never unique, ${ledger.wrongKeys} answers with a wrong key\n`
+        : check.keys === 0
+          ? 'no answers to check\n'
+          : `correct: each of ${check.keys} keys answered unique exactly once\n`,
     )
+  }
+  // Nothing answered at all is no load test: most likely the server is not there.
+  const answered = steps.reduce((n, r) => n + r.completed - r.errors.timeout - r.errors.connection, 0)
+  if (answered === 0) {
+    say(`kion-dedup: no request was answered by ${o.url}: is the server up?\n`)
+    return EXIT.failure
   }
   return mismatch === 0 ? EXIT.ok : EXIT.failure
 }
