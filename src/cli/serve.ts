@@ -81,7 +81,11 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
     store,
     metrics,
   )
-  const address = await server.listen()
+  const address = await server.listen().catch(async (e: unknown) => {
+    // Nothing was served: close what was opened (a Redis connection would keep the process alive).
+    await store.close()
+    throw e
+  })
   log({ level: 'info', msg: 'listening', host: address.address, port: address.port, backend: store.name, out: opts.out })
 
   const signal = await new Promise<string>((resolve) => {
