@@ -66,8 +66,6 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   const toStdout = opts.out === '-'
   const out = toStdout ? io.stdout : createWriteStream(opts.out, { fd: openSync(opts.out, 'a') })
   const sink = new StreamSink(out, !toStdout)
-  let sinkError: Error | null = null
-  out.on('error', (e: Error) => (sinkError = e))
   const metrics = new ServeMetrics()
   const checker = new EventChecker(
     { keying: { keyFields: opts.key, allowMissing: opts.allowMissing === true, timeField: opts.clock === 'event' ? opts.timeField : null }, clock: opts.clock, maxEventBytes: opts.maxEventBytes },
@@ -76,7 +74,7 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   )
   let fatal: ((e: Error) => void) | null = null
   const server = new DedupHttpServer(
-    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => sinkError === null, onFatal: (e) => fatal?.(e) },
+    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => sink.failure === null, onFatal: (e) => fatal?.(e) },
     checker,
     store,
     metrics,

@@ -12,7 +12,7 @@ import { digestHex } from '../key/canonical.js'
 import { Slab, SlabStatus } from '../key/slab.js'
 import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
 import { SlabCollector } from '../key/slab-collector.js'
-import type { Store } from '../store.js'
+import type { KeyBatch, Store } from '../store.js'
 import { newKeyBatch } from '../store.js'
 import type { Sink } from '../sink.js'
 
@@ -46,7 +46,8 @@ function isWhiteSpace(c: number): boolean {
 
 export class EventChecker {
   private readonly keyer: SpanKeyer
-  private readonly pool: Slab[] = []
+  /** Slabs and their key batches, reused across requests (several are in flight at once). */
+  private readonly pool: Array<{ slab: Slab; batch: KeyBatch }> = []
   private lastArrival = -Infinity
 
   constructor(
@@ -63,7 +64,8 @@ export class EventChecker {
    * rejects the promise; nothing of the request is then written.
    */
   async check(body: Buffer, single: boolean): Promise<EventOutcome[]> {
-    const slab = this.pool.pop() ?? new Slab(64 * 1024, 16)
+    const entry = this.pool.pop() ?? { slab: new Slab(64 * 1024, 16), batch: newKeyBatch(16) }
+    const slab = entry.slab
     try {
       const collector = new SlabCollector(slab, this.keyer)
       if (single) {
@@ -87,17 +89,17 @@ export class EventChecker {
         }
       }
       this.keyer.keyRange(slab.bytes, slab.starts, slab.ends, slab.results, 0, slab.count, slab.reasons)
-      return await this.settle(slab)
+      if (entry.batch.times.length < slab.count) entry.batch = newKeyBatch(slab.count)
+      return await this.settle(slab, entry.batch)
     } finally {
       slab.reset()
-      if (this.pool.length < POOL_MAX) this.pool.push(slab)
+      if (this.pool.length < POOL_MAX) this.pool.push(entry)
     }
   }
 
-  private async settle(slab: Slab): Promise<EventOutcome[]> {
+  private async settle(slab: Slab, batch: KeyBatch): Promise<EventOutcome[]> {
     const r = slab.results
     const reasons = new Map(slab.reasons)
-    const batch = newKeyBatch(slab.count)
     const arrival = (this.lastArrival = Math.max(this.lastArrival, (this.options.now ?? Date.now)()))
     let b = 0
     for (let k = 0; k < slab.count; k++) {

@@ -32,6 +32,11 @@ export class StreamSink implements Sink {
     })
   }
 
+  /** The destination's error, once it failed (then nothing more can be written). */
+  get failure(): Error | null {
+    return this.error
+  }
+
   private classify(e: NodeJS.ErrnoException): Error {
     return e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' ? new SinkClosedError('output closed') : e
   }
