@@ -10,14 +10,23 @@ export interface KeyBatch {
   digests: Uint8Array
   times: Float64Array
   ordinals: Float64Array
-  /** Out: 0 = new (now remembered); n > 0 = duplicate of event n of this run; FIRST_SEEN_EARLIER_RUN; FIRST_SEEN_UNKNOWN (positions not kept). */
+  /** Out: 0 = new (now remembered); n > 0 = duplicate of event n of this run; FIRST_SEEN_EARLIER_RUN; FIRST_SEEN_UNKNOWN (positions not kept); SAME_OCCURRENCE. */
   firstSeen: Float64Array
+  /**
+   * Optional, per key: where this copy was read (`topic/partition/offset`), for a store that
+   * `remembersOccurrences`. A key found seen whose first sighting had the same occurrence is
+   * answered SAME_OCCURRENCE: it is the same message delivered again (Kafka's at-least-once),
+   * not a duplicate, until `release` says its output is durable.
+   */
+  occurrences?: string[]
 }
 
 /** A duplicate whose first occurrence was not recorded (--no-first-seen, or past 2^32 events). */
 export const FIRST_SEEN_UNKNOWN = -1
 /** A duplicate of a key remembered by an earlier run (loaded with --state). */
 export const FIRST_SEEN_EARLIER_RUN = -2
+/** Seen before, first at this very occurrence (batch.occurrences): a redelivery of a message whose output was never committed. */
+export const SAME_OCCURRENCE = -3
 
 export interface StoreStats {
   /** Keys remembered now. */
@@ -42,6 +51,13 @@ export interface Store {
    * delivered). Only a shared store needs it: a local one is not saved after such a failure.
    */
   forget?(batch: KeyBatch, which: (i: number) => boolean): Promise<void>
+  /** Whether check() honours batch.occurrences (the Redis store): what `consume` needs. */
+  readonly remembersOccurrences?: boolean
+  /**
+   * The keys of `batch` that `which` selects were delivered durably (their offsets committed):
+   * their occurrences are no longer needed. Best effort: a leftover expires with the window.
+   */
+  release?(batch: KeyBatch, which: (i: number) => boolean): Promise<void>
   stats(): StoreStats
   close(): Promise<void>
 }

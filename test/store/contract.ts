@@ -22,6 +22,19 @@ export async function checkKeys(store: Store, keys: string[], time: number, firs
   return Array.from(batch.firstSeen.subarray(0, keys.length))
 }
 
+/** Checks keys with an occurrence each (what `consume` passes: topic/partition/offset). */
+export async function checkOccurrences(store: Store, keys: string[], occurrences: string[], time: number): Promise<number[]> {
+  const batch = newKeyBatch(keys.length)
+  keys.forEach((k, i) => {
+    batch.digests.set(digestOf(k), i * 16)
+    batch.times[i] = time
+  })
+  batch.count = keys.length
+  batch.occurrences = occurrences
+  await store.check(batch)
+  return Array.from(batch.firstSeen.subarray(0, keys.length))
+}
+
 export interface ContractOptions {
   /** A new, empty store with the given window. */
   make(windowMs: number): Store | Promise<Store>

@@ -67,6 +67,11 @@ export class KeyLayout {
     return `${this.prefix}${tag === null ? '' : `{${tag.toString(16)}}`}journal:${runId}:${slot}.${chunk}`
   }
 
+  /** The hash of occurrences (where a key was first seen) not yet released, per hash tag in a cluster: `consume` only. */
+  occurrenceKey(tag: number | null): string {
+    return `${this.prefix}${tag === null ? '' : `{${tag.toString(16)}}`}occurrences`
+  }
+
   /** Records the options that decide where keys live, so that two pipelines that disagree cannot share a prefix. */
   layoutKey(): string {
     return `${this.prefix}layout`

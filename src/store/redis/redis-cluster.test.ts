@@ -2,10 +2,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
-import { storeContract, checkKeys } from '../../../test/store/contract.js'
+import { storeContract, checkKeys, checkOccurrences } from '../../../test/store/contract.js'
 import { RedisCluster } from '../../../test/support/redis-cluster.js'
 import { openRedisStore, type OpenRedisOptions } from './connect.js'
 import type { RedisLayoutName } from './layout.js'
+import { SAME_OCCURRENCE } from '../../store.js'
 import { cli, FIXTURES } from '../../../test/helpers.js'
 import { join } from 'node:path'
 
@@ -33,6 +34,16 @@ for (const layout of ['compact', 'simple'] as const) {
       c.disconnect()
       assert.ok(held > 0, `node ${node.port} holds ${held} keys`)
     }
+    await store.close()
+  })
+
+  test(`redis cluster ${layout}: occurrences live in each key's own slot, so a redelivery is recognised on every node`, async () => {
+    const store = await openRedisStore(options(layout, 3_600_000))
+    const keys = Array.from({ length: 2000 }, (_, i) => `occ-${i}`)
+    const occurrences = keys.map((_, i) => `raw/${i % 4}/${i}`)
+    const T = Date.now()
+    assert.ok((await checkOccurrences(store, keys, occurrences, T)).every((a) => a === 0))
+    assert.ok((await checkOccurrences(store, keys, occurrences, T)).every((a) => a === SAME_OCCURRENCE))
     await store.close()
   })
 }

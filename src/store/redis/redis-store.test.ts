@@ -2,12 +2,13 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
-import { storeContract, checkKeys } from '../../../test/store/contract.js'
+import { storeContract, checkKeys, checkOccurrences, digestOf } from '../../../test/store/contract.js'
 import { startRedis, type RedisServer } from '../../../test/support/redis-server.js'
 import { CuttingProxy } from '../../../test/support/cutting-proxy.js'
 import { openRedisStore, type OpenRedisOptions } from './connect.js'
 import { RedisUnavailableError, type RedisStore } from './redis-store.js'
 import type { RedisLayoutName } from './layout.js'
+import { FIRST_SEEN_UNKNOWN, SAME_OCCURRENCE, newKeyBatch } from '../../store.js'
 
 let server: RedisServer
 let admin: Redis
@@ -198,3 +199,28 @@ test('a claim is used up by its first answer, even when Redis finds the key new 
   assert.deepEqual((await checkKeys(resumed, ['w1', 'w1'], T + 1)).map((a) => a === 0), [true, false])
   await resumed.close()
 })
+
+for (const layout of ['compact', 'simple'] as const) {
+  test(`redis ${layout}: a redelivered message (same occurrence) is not a duplicate until released; another copy is`, async () => {
+    const store = await openRedisStore(options(layout, 3_600_000, { clock: 'ingest' }))
+    const t = Date.now()
+    // a at offset 1, its copy at offset 3 in the same batch: a duplicate of offset 1.
+    assert.deepEqual(await checkOccurrences(store, ['a', 'b', 'a'], ['raw/0/1', 'raw/0/2', 'raw/0/3'], t), [0, 0, FIRST_SEEN_UNKNOWN])
+    // The worker died before committing: offsets 1..3 come again, to it or to another worker.
+    assert.deepEqual(await checkOccurrences(store, ['a', 'b', 'a'], ['raw/0/1', 'raw/0/2', 'raw/0/3'], t), [SAME_OCCURRENCE, SAME_OCCURRENCE, FIRST_SEEN_UNKNOWN])
+    // A copy at another offset, or on another partition, is a duplicate.
+    assert.deepEqual(await checkOccurrences(store, ['a', 'b'], ['raw/0/9', 'raw/1/2'], t), [FIRST_SEEN_UNKNOWN, FIRST_SEEN_UNKNOWN])
+    // Once committed and released, the same occurrence again (an offset reset) is a duplicate too.
+    const batch = newKeyBatch(2)
+    batch.digests.set(digestOf('a'), 0)
+    batch.digests.set(digestOf('b'), 16)
+    batch.count = 2
+    await store.release(batch, () => true)
+    assert.deepEqual(await checkOccurrences(store, ['a', 'b'], ['raw/0/1', 'raw/0/2'], t), [FIRST_SEEN_UNKNOWN, FIRST_SEEN_UNKNOWN])
+    // Nothing is left behind once released.
+    assert.equal(await admin.hlen(store.layout.occurrenceKey(null)), 0)
+    // Without occurrences (the CLI, serve) the same store answers as before.
+    assert.deepEqual(await checkKeys(store, ['a', 'c'], t), [FIRST_SEEN_UNKNOWN, 0])
+    await store.close()
+  })
+}

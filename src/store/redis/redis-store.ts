@@ -2,7 +2,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import type { KeyBatch, Store, StoreStats } from '../../store.js'
-import { FIRST_SEEN_UNKNOWN } from '../../store.js'
+import { FIRST_SEEN_UNKNOWN, SAME_OCCURRENCE } from '../../store.js'
 import { KeyLayout, type RedisLayoutName } from './layout.js'
 import { COMPACT_LUA, SIMPLE_LUA, FORGET_COMPACT_LUA, FORGET_SIMPLE_LUA, script, type LoadedScript } from './scripts.js'
 
@@ -104,6 +104,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export class RedisStore implements Store {
   readonly name: string
+  readonly remembersOccurrences = true
   readonly runId: string
   readonly layout: KeyLayout
   private readonly client: RedisClient
@@ -246,6 +247,16 @@ export class RedisStore implements Store {
     await Promise.all(calls)
   }
 
+  async release(batch: KeyBatch, which: (i: number) => boolean): Promise<void> {
+    const digests = Buffer.from(batch.digests.buffer, batch.digests.byteOffset, batch.count * 16)
+    const calls: Array<Promise<unknown>> = []
+    for (const g of this.groups(digests, batch.count)) {
+      const fields = g.indexes.filter(which).map((i) => digests.subarray(i * 16, i * 16 + 16))
+      if (fields.length > 0) calls.push(this.bounded(this.client.hdel(this.layout.occurrenceKey(g.tag), ...fields)))
+    }
+    await Promise.all(calls)
+  }
+
   /** Keys remembered but never delivered (by a failed run, or by this one before a failure): each counts as new once more. */
   claim(keys: ClaimedKeys): void {
     this.options.claimed ??= new Set()
@@ -353,11 +364,17 @@ export class RedisStore implements Store {
   private async checkChunk(journal: string, indexes: readonly number[], batch: KeyBatch, digests: Buffer, seq: number, used: Set<string>): Promise<void> {
     this.journalsUsed.add(journal)
     const args = this.argsFor(indexes, batch, digests, seq)
+    const keys = [journal]
+    const occurrences = batch.occurrences
+    if (occurrences !== undefined) {
+      keys.push(this.layout.occurrenceKey(this.options.cluster ? this.layout.tag(digests, indexes[0] * 16) : null))
+      args.push(indexes.map((i) => occurrences[i]).join('\n'))
+    }
     const deadline = performance.now() + this.options.retryMs
     let answers: string
     for (let attempt = 0; ; attempt++) {
       try {
-        answers = attempt === 0 ? await this.run(journal, args) : await this.resolve(journal, seq, args)
+        answers = attempt === 0 ? await this.run(keys, args) : await this.resolve(keys, seq, args)
         break
       } catch (e) {
         if (!isTransient(e)) throw new RedisCommandError(`Redis refused a check: ${(e as Error).message}`, `${this.runId}:${seq}`)
@@ -370,12 +387,13 @@ export class RedisStore implements Store {
     }
     const claimed = this.options.claimed
     indexes.forEach((i, k) => {
-      if (answers.charCodeAt(k) === 0x30) {
+      const a = answers.charCodeAt(k)
+      if (a === 0x30) {
         batch.firstSeen[i] = 0
         this.inserted++
         return
       }
-      batch.firstSeen[i] = FIRST_SEEN_UNKNOWN
+      batch.firstSeen[i] = a === 0x32 ? SAME_OCCURRENCE : FIRST_SEEN_UNKNOWN
     })
     if (claimed !== undefined && claimed.size > 0) {
       for (const i of indexes) {
@@ -396,20 +414,21 @@ export class RedisStore implements Store {
   }
 
   /** After a failure the group may or may not have been applied: the journal says which, and what it answered. */
-  private async resolve(journal: string, seq: number, args: Array<string | Buffer>): Promise<string> {
-    const entry = parseJournal(await this.bounded(this.client.getBuffer(journal)))
+  private async resolve(keys: string[], seq: number, args: Array<string | Buffer>): Promise<string> {
+    const entry = parseJournal(await this.bounded(this.client.getBuffer(keys[0])))
     if (entry !== null && entry.seq === seq) return entry.answers
-    return this.run(journal, args)
+    return this.run(keys, args)
   }
 
-  private async run(journal: string, args: Array<string | Buffer>): Promise<string> {
+  /** keys: the journal, then (with occurrences) the occurrence hash. */
+  private async run(keys: string[], args: Array<string | Buffer>): Promise<string> {
     let reply: unknown
     try {
-      reply = await this.bounded(this.client.call('EVALSHA', [this.script.sha, 1, journal, ...args]))
+      reply = await this.bounded(this.client.call('EVALSHA', [this.script.sha, keys.length, ...keys, ...args]))
     } catch (e) {
       if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e
       // First use on this server (or after its restart): send the script itself, which also caches it.
-      reply = await this.bounded(this.client.call('EVAL', [this.script.lua, 1, journal, ...args]))
+      reply = await this.bounded(this.client.call('EVAL', [this.script.lua, keys.length, ...keys, ...args]))
     }
     if (typeof reply !== 'string') throw new Error(`unexpected reply from the check script: ${String(reply)}`)
     return reply

@@ -2,7 +2,7 @@
  * @module The Lua scripts that check-and-remember a group of keys in one atomic step.
  *
  * Both take KEYS[1] = the journal key and ARGV = seq, journal TTL (ms), the digests (16 bytes
- * each, binary), count, one layout argument, then the layout's arguments per event. They answer one character per event, '0' new (now remembered) or '1' seen, and
+ * each, binary), count, one layout argument, then the layout's arguments per event. They answer one character per event, '0' new (now remembered) or '1' seen ('2': seen at this same occurrence, see EPILOGUE), and
  * leave `seq:answers digests` in the journal: if the answer is lost on the way back (a dropped
  * connection), the journal tells whether the group was applied and what it answered.
  * Key names other than KEYS[1] are built here; they all share KEYS[1]'s hash tag, so they live
@@ -15,7 +15,25 @@ local seq, ttl, blob, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local answers = {}
 `
 
+// With KEYS[2] (a hash of the occurrences of keys not yet released) and ARGV's last argument
+// holding one occurrence per event, '\n'-separated: a new key records where it was first seen; a
+// seen key whose record names this very occurrence is answered '2' (the same message again).
 const EPILOGUE = `
+if KEYS[2] then
+  local occ, pos = ARGV[#ARGV], 1
+  for i = 1, n do
+    local e = string.find(occ, '\\n', pos, true) or (#occ + 1)
+    local id = string.sub(occ, pos, e - 1)
+    pos = e + 1
+    local field = string.sub(blob, (i - 1) * 16 + 1, i * 16)
+    if answers[i] == '0' then
+      redis.call('HSET', KEYS[2], field, id)
+    elseif redis.call('HGET', KEYS[2], field) == id then
+      answers[i] = '2'
+    end
+  end
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
 local a = table.concat(answers)
 redis.call('SET', KEYS[1], seq .. ':' .. a .. blob, 'PX', ttl)
 return a
