@@ -15,9 +15,14 @@ import { SlabCollector } from '../key/slab-collector.js'
 import type { KeyBatch, Store } from '../store.js'
 import { newKeyBatch } from '../store.js'
 import type { Sink } from '../sink.js'
+import type { KafkaForwarder, ForwardedEvent } from '../sink/kafka-forwarder.js'
+
+/** What happens to a request's valid events: checked here (store, then sink), or forwarded to Kafka for `consume`. */
+export type CheckTarget = { store: Store; sink: Sink } | { forwarder: KafkaForwarder }
 
 export type EventOutcome =
-  | { status: 'unique' | 'duplicate'; key: string }
+  /** accepted: written to Kafka's raw topic (serve --to kafka), to be deduplicated by `consume`. */
+  | { status: 'unique' | 'duplicate' | 'accepted'; key: string }
   /** `code`: 400 for input that is not JSON, 422 for JSON that is no event (not an object, a key field missing or ill-typed). */
   | { status: 'rejected'; code: 400 | 422; error: string }
 
@@ -40,10 +45,6 @@ export class OutputFailure extends Error {}
 
 const POOL_MAX = 64
 
-function isWhiteSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
-}
-
 export class EventChecker {
   private readonly keyer: SpanKeyer
   /** Slabs and their key batches, reused across requests (several are in flight at once). */
@@ -52,8 +53,7 @@ export class EventChecker {
 
   constructor(
     private readonly options: CheckerOptions,
-    private readonly store: Store,
-    private readonly sink: Sink,
+    private readonly target: CheckTarget,
   ) {
     this.keyer = new SpanKeyer(options.keying)
   }
@@ -68,16 +68,8 @@ export class EventChecker {
     const slab = entry.slab
     try {
       const collector = new SlabCollector(slab, this.keyer)
-      if (single) {
-        let start = 0
-        let end = body.length
-        while (start < end && isWhiteSpace(body[start])) start++
-        while (end > start && isWhiteSpace(body[end - 1])) end--
-        collector.span(body, start, end, false)
-        // A pretty-printed event must still come out as one NDJSON line.
-        const text = body.subarray(start, end)
-        if (text.indexOf(0x0a) >= 0 || text.indexOf(0x0d) >= 0) slab.results.compact[0] = 1
-      } else {
+      if (single) collector.event(body)
+      else {
         const framer: Framer =
           detectFormat(body, true) === 'json' ? new JsonFramer(this.keyer.sharedScanner, collector, 'body', this.options.maxEventBytes) : new NdjsonFramer(collector, 'body', this.options.maxEventBytes)
         try {
@@ -98,8 +90,9 @@ export class EventChecker {
   }
 
   private async settle(slab: Slab, batch: KeyBatch): Promise<EventOutcome[]> {
+    if ('forwarder' in this.target) return this.forward(slab, this.target.forwarder)
+    const { store, sink } = this.target
     const r = slab.results
-    const reasons = new Map(slab.reasons)
     const arrival = (this.lastArrival = Math.max(this.lastArrival, (this.options.now ?? Date.now)()))
     let b = 0
     for (let k = 0; k < slab.count; k++) {
@@ -110,21 +103,19 @@ export class EventChecker {
       b++
     }
     batch.count = b
-    if (b > 0) await this.store.check(batch)
+    if (b > 0) await store.check(batch)
     const outcomes: EventOutcome[] = []
     b = 0
     let wrote = false
     for (let k = 0; k < slab.count; k++) {
       if (r.status[k] !== SlabStatus.Keyed) {
-        const reason = reasons.get(k) ?? 'rejected'
-        const notJson = reason.startsWith('invalid JSON') || reason.startsWith('event longer')
-        outcomes.push({ status: 'rejected', code: notJson ? 400 : 422, error: notJson && r.errorAt[k] > 0 ? `${reason} (byte ${r.errorAt[k]} of the event)` : reason })
+        outcomes.push(rejection(slab, k))
         continue
       }
       const key = digestHex(r.digests.subarray(k * 16, k * 16 + 16))
       if (batch.firstSeen[b++] === 0) {
-        if (r.compact[k] === 1) this.sink.write(compactJson(slab.bytes, slab.starts[k], slab.ends[k]))
-        else this.sink.writeRange(slab.bytes, slab.starts[k], slab.ends[k])
+        if (r.compact[k] === 1) sink.write(compactJson(slab.bytes, slab.starts[k], slab.ends[k]))
+        else sink.writeRange(slab.bytes, slab.starts[k], slab.ends[k])
         wrote = true
         outcomes.push({ status: 'unique', key })
       } else outcomes.push({ status: 'duplicate', key })
@@ -132,11 +123,11 @@ export class EventChecker {
     if (wrote) {
       // Acknowledged only once written: an answered event is never lost with the process.
       try {
-        await this.sink.flush()
-        await this.sink.written()
+        await sink.flush()
+        await sink.written()
       } catch (e) {
         // Not delivered: a shared store must not keep these keys, or a retry elsewhere would be a duplicate.
-        const undone = this.store.forget === undefined ? '' : await this.store.forget(batch, (i) => batch.firstSeen[i] === 0).then(
+        const undone = store.forget === undefined ? '' : await store.forget(batch, (i) => batch.firstSeen[i] === 0).then(
           () => '; its keys were forgotten',
           (f: unknown) => `; its keys could not be forgotten (${f instanceof Error ? f.message : String(f)})`,
         )
@@ -145,4 +136,31 @@ export class EventChecker {
     }
     return outcomes
   }
+
+  /** serve --to kafka: every valid event to the raw topic, acknowledged as a whole. */
+  private async forward(slab: Slab, forwarder: KafkaForwarder): Promise<EventOutcome[]> {
+    const r = slab.results
+    const outcomes: EventOutcome[] = []
+    const events: ForwardedEvent[] = []
+    for (let k = 0; k < slab.count; k++) {
+      if (r.status[k] !== SlabStatus.Keyed) {
+        outcomes.push(rejection(slab, k))
+        continue
+      }
+      const key = digestHex(r.digests.subarray(k * 16, k * 16 + 16))
+      // Copied: the slab is reused by the next request while this one's send is in flight.
+      const value = r.compact[k] === 1 ? Buffer.from(compactJson(slab.bytes, slab.starts[k], slab.ends[k])) : Buffer.from(slab.bytes.subarray(slab.starts[k], slab.ends[k]))
+      events.push({ key: Buffer.from(key, 'latin1'), value })
+      outcomes.push({ status: 'accepted', key })
+    }
+    await forwarder.forward(events)
+    return outcomes
+  }
+}
+
+function rejection(slab: Slab, k: number): EventOutcome {
+  const r = slab.results
+  const reason = slab.reasons.find(([i]) => i === k)?.[1] ?? 'rejected'
+  const notJson = reason.startsWith('invalid JSON') || reason.startsWith('event longer')
+  return { status: 'rejected', code: notJson ? 400 : 422, error: notJson && r.errorAt[k] > 0 ? `${reason} (byte ${r.errorAt[k]} of the event)` : reason }
 }
