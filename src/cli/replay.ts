@@ -76,8 +76,8 @@ function summaryText(r: RunResult): string {
   return [
     `rate ${r.target_rps}/s for ${r.duration_s} s: ${r.completed} of ${r.requests} requests done (${r.completed - r.errors.timeout - r.errors.connection} answered), ${r.achieved_rps}/s achieved, ${r.sent_late} sent late`,
     `latency ms (from scheduled start): p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}`,
-    `statuses: ${statuses}; errors: timeout ${r.errors.timeout}, connection ${r.errors.connection}, non-200 ${r.errors.http}`,
-    `answers: unique ${r.answers.unique}, duplicate ${r.answers.duplicate}, rejected ${r.answers.rejected}`,
+    `statuses: ${statuses}; errors: timeout ${r.errors.timeout}, connection ${r.errors.connection}, other statuses ${r.errors.http}`,
+    `answers: unique ${r.answers.unique}, duplicate ${r.answers.duplicate}, ${r.answers.accepted > 0 ? `accepted ${r.answers.accepted} (forwarded to Kafka), ` : ''}rejected ${r.answers.rejected}`,
   ].join('\n')
 }
 

@@ -1,17 +1,20 @@
 /** @module `kion-dedup serve`: the same key, window and stores as the main job, behind HTTP. */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createWriteStream, openSync } from 'node:fs'
-import { addKeyOptions, addStoreOptions, openStore, type BackendOptions } from './shared-options.js'
+import { addKafkaOptions, addKeyOptions, addStoreOptions, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
 import { parseBytes } from './parse.js'
-import { EXIT, SIGNAL_EXIT } from './errors.js'
+import { EXIT, SIGNAL_EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { saveState } from '../store/memory/index.js'
 import { StreamSink } from '../sink/index.js'
-import { EventChecker } from '../serve/event-checker.js'
+import { EventChecker, type CheckerOptions } from '../serve/event-checker.js'
+import { KafkaForwarder } from '../sink/kafka-forwarder.js'
+import { KafkaUnavailableError } from '../kafka/client.js'
 import { DedupHttpServer } from '../serve/http-server.js'
 import { ServeMetrics } from '../serve/metrics.js'
 
-interface ServeCliOptions extends BackendOptions {
+interface ServeCliOptions extends BackendOptions, KafkaCliOptions {
+  to: 'out' | 'kafka'
   port: number
   host: string
   out: string
@@ -33,10 +36,12 @@ export function serveCommand(io: CliIo, done: (status: number) => void): Command
     .addOption(new Option('-p, --port <port>', 'port to listen on (0: any free one; the chosen port is logged)').argParser(parsePort).default(8080))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--out <file>', "where unique events go, as NDJSON ('-': stdout)", '-')
+    .addOption(new Option('--to <target>', "out: deduplicate here, unique events to --out; kafka: forward every valid event to --topic (answered 202 once the broker has it) for `consume` to deduplicate").choices(['out', 'kafka']).default('out'))
     .addOption(new Option('--max-body <size>', 'largest request body; a larger one is answered 413 without being read').argParser(parseBytes).default(1024 * 1024, '1m'))
     .addOption(new Option('--max-event-bytes <size>', 'longest event accepted in a batch').argParser(parseBytes).default(1024 * 1024, '1m'))
     .option('--log-requests', 'log one line per request (off: at thousands of requests a second it is noise)')
   addKeyOptions(cmd)
+  addKafkaOptions(cmd, io.env)
   return addStoreOptions(cmd, io.env)
     .addHelpText(
       'after',
@@ -44,6 +49,7 @@ export function serveCommand(io: CliIo, done: (status: number) => void): Command
 Endpoints:
   POST /event    one event (JSON)          -> 200 {"status":"unique"|"duplicate","key":"<hex>"}
   POST /events   NDJSON or a JSON array    -> 200 {"unique":n,"duplicate":n,"rejected":n,"results":[...]}
+  with --to kafka, 202 {"status":"accepted",...} and {"accepted":n,"rejected":n,...} once the broker has the events
   GET  /health   the process is up         GET /ready   the backend answers and the output is writable
   GET  /metrics  Prometheus text
   400 invalid JSON, 422 not an event (not an object, key field missing or ill-typed), 413 body too large,
@@ -51,7 +57,8 @@ Endpoints:
 
 Examples:
   $ kion-dedup serve --port 8080 --out unique.ndjson
-  $ kion-dedup serve --backend redis --redis-url redis://127.0.0.1:6379/0 --out unique.ndjson`,
+  $ kion-dedup serve --backend redis --redis-url redis://127.0.0.1:6379/0 --out unique.ndjson
+  $ kion-dedup serve --to kafka --brokers 127.0.0.1:9092 --topic kion.events.raw`,
     )
     .action(async (opts: ServeCliOptions) => {
       done(await runServe(opts, io))
@@ -60,6 +67,8 @@ Examples:
 
 export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number> {
   const log = (record: Record<string, unknown>) => void io.stderr.write(JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n')
+  const checkerOptions = { keying: { keyFields: opts.key, allowMissing: opts.allowMissing === true, timeField: opts.clock === 'event' ? opts.timeField : null }, clock: opts.clock, maxEventBytes: opts.maxEventBytes }
+  if (opts.to === 'kafka') return runForwarder(opts, io, log, checkerOptions)
   // Redis (when asked for) first: a backend that cannot be used fails before anything listens.
   // A server outlives Redis outages: it recovers in-process once Redis is back (the CLI stops instead).
   const { store, exact } = await openStore(opts, { recover: true })
@@ -67,11 +76,7 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   const out = toStdout ? io.stdout : createWriteStream(opts.out, { fd: openSync(opts.out, 'a') })
   const sink = new StreamSink(out, !toStdout)
   const metrics = new ServeMetrics()
-  const checker = new EventChecker(
-    { keying: { keyFields: opts.key, allowMissing: opts.allowMissing === true, timeField: opts.clock === 'event' ? opts.timeField : null }, clock: opts.clock, maxEventBytes: opts.maxEventBytes },
-    store,
-    sink,
-  )
+  const checker = new EventChecker(checkerOptions, { store, sink })
   let fatal: ((e: Error) => void) | null = null
   const server = new DedupHttpServer(
     { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => sink.failure === null, onFatal: (e) => fatal?.(e) },
@@ -86,17 +91,7 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   })
   log({ level: 'info', msg: 'listening', host: address.address, port: address.port, backend: store.name, out: opts.out })
 
-  const signal = await new Promise<string>((resolve) => {
-    fatal = (e) => resolve(`error: ${e.message}`)
-    let first: string | null = null
-    const on = (name: string) => () => {
-      if (first === null) return resolve((first = name))
-      // A second signal while requests still wait (on a backend that does not answer): go now.
-      log({ level: 'warn', msg: `second ${name}: exiting without waiting`, state_saved: false })
-      process.exit(SIGNAL_EXIT[name])
-    }
-    for (const name of ['SIGINT', 'SIGTERM']) io.signals.on(name, on(name))
-  })
+  const signal = await untilStopped(io, log, (f) => (fatal = f))
   const failed = signal.startsWith('error: ')
   log({ level: failed ? 'error' : 'info', msg: 'stopping', reason: signal })
   // Stop accepting, finish what is in flight (each answered only once written), then flush and save.
@@ -114,3 +109,53 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   log({ level: 'info', msg: 'stopped', unique: m.unique, duplicate: m.duplicate, rejected: m.rejected })
   return EXIT.ok
 }
+
+type Log = (record: Record<string, unknown>) => void
+
+/** Resolves with the first SIGINT/SIGTERM's name, or `error: ...` when the server reports a fatal error. */
+function untilStopped(io: CliIo, log: Log, onFatal: (fatal: (e: Error) => void) => void): Promise<string> {
+  return new Promise<string>((resolve) => {
+    onFatal((e) => resolve(`error: ${e.message}`))
+    let first: string | null = null
+    const on = (name: string) => () => {
+      if (first === null) return resolve((first = name))
+      // A second signal while requests still wait (on a backend that does not answer): go now.
+      log({ level: 'warn', msg: `second ${name}: exiting without waiting`, state_saved: false })
+      process.exit(SIGNAL_EXIT[name])
+    }
+    for (const name of ['SIGINT', 'SIGTERM']) io.signals.on(name, on(name))
+  })
+}
+
+/** serve --to kafka: the same HTTP API, each valid event forwarded to the raw topic instead of checked here. */
+async function runForwarder(opts: ServeCliOptions, io: CliIo, log: Log, checkerOptions: CheckerOptions): Promise<number> {
+  if (opts.backend !== 'memory' || opts.state !== undefined || opts.approx === true) throw new UsageError('serve --to kafka checks nothing itself: the store options belong to `consume`')
+  if (opts.out !== '-') throw new UsageError('serve --to kafka writes to the raw topic, not --out: `consume --out` writes the unique events')
+  const forwarder = new KafkaForwarder({ brokers: opts.brokers, clientId: 'kion-dedup-serve', timeoutMs: opts.kafkaTimeout }, opts.topic, opts.kafkaTimeout)
+  // The broker first, as with Redis: a server that cannot forward fails before it listens.
+  try {
+    await forwarder.ready()
+  } catch (e) {
+    await forwarder.close()
+    throw new KafkaUnavailableError(`${(e as Error).message} (brokers ${opts.brokers.join(',')})`)
+  }
+  const metrics = new ServeMetrics()
+  const server = new DedupHttpServer(
+    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => true, onFatal: () => {} },
+    new EventChecker(checkerOptions, { forwarder }),
+    forwarder,
+    metrics,
+  )
+  const address = await server.listen().catch(async (e: unknown) => {
+    await forwarder.close()
+    throw e
+  })
+  log({ level: 'info', msg: 'listening', host: address.address, port: address.port, to: 'kafka', brokers: opts.brokers.join(','), topic: opts.topic })
+  const signal = await untilStopped(io, log, () => {})
+  log({ level: 'info', msg: 'stopping', reason: signal })
+  await server.shutdown()
+  await forwarder.close()
+  log({ level: 'info', msg: 'stopped', accepted: metrics.events.accepted, rejected: metrics.events.rejected })
+  return EXIT.ok
+}
+

@@ -9,6 +9,7 @@ import { parseDuration, parseFieldList, parseProbability } from './parse.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { UsageError } from './errors.js'
 import { InvalidArgumentError } from 'commander'
+import { parseBrokers } from '../kafka/client.js'
 
 export interface BackendOptions {
   backend: 'memory' | 'redis'
@@ -77,6 +78,31 @@ export function addStoreOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
     .addOption(new Option('--redis-retry <duration>', 'how long to wait for a lost Redis to come back before stopping').argParser(parseDuration).default(parseDuration('10s'), '10s'))
     .option('--redis-resume <token>', 'after a run stopped by Redis: deliver the events its last batch remembered but never output')
 }
+
+export interface KafkaCliOptions {
+  brokers: string[]
+  topic: string
+  kafkaTimeout: number
+}
+
+function parseBrokerList(text: string): string[] {
+  try {
+    return parseBrokers(text)
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message)
+  }
+}
+
+/** The broker and the raw topic, shared by `serve --to kafka` and `consume`. */
+export function addKafkaOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
+  return cmd
+    .addOption(new Option('--brokers <list>', 'Kafka brokers, host:port comma-separated').argParser(parseBrokerList).default(parseBrokers(env.KAFKA_BROKERS ?? DEFAULT_BROKERS), '$KAFKA_BROKERS or ' + DEFAULT_BROKERS))
+    .option('--topic <name>', 'the raw topic: every accepted event, keyed by its key digest', DEFAULT_RAW_TOPIC)
+    .addOption(new Option('--kafka-timeout <duration>', 'how long a Kafka request may take before it fails (serve: answered 503)').argParser(parseDuration).default(parseDuration('5s'), '5s'))
+}
+
+export const DEFAULT_BROKERS = '127.0.0.1:9092'
+export const DEFAULT_RAW_TOPIC = 'kion.events.raw'
 
 /** Opens the store the options name; for Redis, connects before anything else happens, so a bad Redis fails a run before any output. */
 export async function openStore(o: BackendOptions, server: { recover?: boolean } = {}): Promise<{ store: Store; exact: MemoryStore | null }> {

@@ -38,9 +38,14 @@ export class AnswerLedger {
     if (key !== null) this.unsure.add(key)
   }
 
-  record(expectedKey: string | null, answer: { status?: unknown; key?: unknown }): 'unique' | 'duplicate' | 'rejected' | 'other' {
+  record(expectedKey: string | null, answer: { status?: unknown; key?: unknown }): 'unique' | 'duplicate' | 'accepted' | 'rejected' | 'other' {
     const status = answer.status
     if (status === 'rejected' || expectedKey === null) return status === 'rejected' ? 'rejected' : 'other'
+    // serve --to kafka: deduplicated later, by `consume`; only the key can be checked here.
+    if (status === 'accepted') {
+      if (answer.key !== expectedKey) this.wrongKeys++
+      return 'accepted'
+    }
     if (status !== 'unique' && status !== 'duplicate') return 'other'
     if (answer.key !== expectedKey) this.wrongKeys++
     this.answered.add(expectedKey)
@@ -72,7 +77,8 @@ export interface RunResult {
   sent_late: number
   status: Record<string, number>
   errors: { timeout: number; connection: number; http: number }
-  answers: { unique: number; duplicate: number; rejected: number; other: number }
+  /** accepted: forwarded to Kafka by serve --to kafka (202). */
+  answers: { unique: number; duplicate: number; accepted: number; rejected: number; other: number }
 }
 
 /** Picks what each request carries: the file's events in order (looping), or with `dupRate` an event sent before. */
@@ -113,7 +119,7 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
   const latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 })
   const status: Record<string, number> = {}
   const errors = { timeout: 0, connection: 0, http: 0 }
-  const answers = { unique: 0, duplicate: 0, rejected: 0, other: 0 }
+  const answers = { unique: 0, duplicate: 0, accepted: 0, rejected: 0, other: 0 }
   const picker = o.picker ?? new EventPicker(events, o.dupRate)
   const interval = 1000 / o.rps
   let inflight = 0
@@ -135,7 +141,7 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
       // From the scheduled start, not the actual send: time spent waiting to be sent is latency too.
       latency.recordValue(Math.max(1, Math.round((performance.now() - scheduled) * 1000)))
       status[code] = (status[code] ?? 0) + 1
-      if (reply === null || code !== '200') for (const e of carried) ledger.uncertain(e.key)
+      if (reply === null || (code !== '200' && code !== '202')) for (const e of carried) ledger.uncertain(e.key)
       if (reply !== null) {
         try {
           const json = JSON.parse(reply) as { status?: unknown; key?: unknown; results?: Array<{ status?: unknown; key?: unknown }> }
@@ -156,7 +162,7 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => {
           const code = String(res.statusCode)
-          if (res.statusCode !== 200) errors.http++
+          if (res.statusCode !== 200 && res.statusCode !== 202) errors.http++
           finish(code, Buffer.concat(chunks).toString())
         })
         res.on('error', () => finish('error', null))

@@ -1,7 +1,7 @@
 /** @module `serve`'s HTTP layer (node:http): routes, limits, answers; the work is EventChecker's. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Store } from '../store.js'
+import type { StoreStats } from '../store.js'
 import { BodyError, OutputFailure, type EventChecker, type EventOutcome } from './event-checker.js'
 import type { ServeMetrics } from './metrics.js'
 
@@ -17,6 +17,13 @@ export interface HttpOptions {
   sinkOk: () => boolean
   /** The output failed: nothing more can be acknowledged; the server must stop. */
   onFatal: (error: Error) => void
+}
+
+/** What answers /ready and feeds /metrics: the store, or the Kafka producer of serve --to kafka. */
+export interface Backend {
+  readonly name: string
+  ready?(): Promise<void>
+  stats?(): StoreStats
 }
 
 const ROUTES: Record<string, string> = { '/event': 'POST', '/events': 'POST', '/health': 'GET', '/ready': 'GET', '/metrics': 'GET' }
@@ -59,7 +66,7 @@ export class DedupHttpServer {
   constructor(
     private readonly options: HttpOptions,
     private readonly checker: EventChecker,
-    private readonly store: Store,
+    private readonly backend: Backend,
     private readonly metrics: ServeMetrics,
   ) {
     this.server = createServer((req, res) => void this.handle(req, res))
@@ -114,7 +121,7 @@ export class DedupHttpServer {
       else if (path === '/ready') status = await this.ready(res)
       else if (path === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-        res.end(this.metrics.render(this.store))
+        res.end(this.metrics.render(this.backend))
         status = 200
       } else status = await this.post(req, res, path === '/event')
     } catch (e) {
@@ -158,17 +165,22 @@ export class DedupHttpServer {
       res.setHeader('retry-after', String(RETRY_AFTER_S))
       return this.send(res, 503, { error: `backend unavailable: ${e instanceof Error ? e.message : String(e)}` })
     }
-    const counts = { unique: 0, duplicate: 0, rejected: 0 }
+    const counts = { unique: 0, duplicate: 0, accepted: 0, rejected: 0 }
     for (const o of outcomes) counts[o.status]++
-    this.metrics.events.unique += counts.unique
-    this.metrics.events.duplicate += counts.duplicate
-    this.metrics.events.rejected += counts.rejected
+    for (const [status, n] of Object.entries(counts)) this.metrics.events[status as keyof typeof counts] += n
+    // 202: forwarded to Kafka, deduplicated later by `consume`; 200: answered here.
+    const ok = this.backend.name === 'kafka' ? 202 : 200
     if (single) {
       const o = outcomes[0]
-      return o.status === 'rejected' ? this.send(res, o.code, { error: o.error }) : this.send(res, 200, o)
+      return o.status === 'rejected' ? this.send(res, o.code, { error: o.error }) : this.send(res, ok, o)
     }
     const results = outcomes.map((o, index) => (o.status === 'rejected' ? { index, status: o.status, code: o.code, error: o.error } : o))
-    return this.send(res, 200, { ...counts, results })
+    const shown: Partial<typeof counts> = { ...counts }
+    if (ok === 202) {
+      delete shown.unique
+      delete shown.duplicate
+    } else delete shown.accepted
+    return this.send(res, ok, { ...shown, results })
   }
 
   /** 413 without reading the rest: the connection is closed after the answer. */
@@ -180,7 +192,7 @@ export class DedupHttpServer {
   }
 
   private async ready(res: ServerResponse): Promise<number> {
-    const backend = await this.store.ready?.().then(
+    const backend = await this.backend.ready?.().then(
       () => null,
       (e: unknown) => (e instanceof Error ? e.message : String(e)),
     )

@@ -1,10 +1,10 @@
 /** @module serve's counters and request-latency histogram, in the Prometheus text format. */
-import type { Store } from '../store.js'
+import type { Backend } from './http-server.js'
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
 export class ServeMetrics {
-  readonly events = { unique: 0, duplicate: 0, rejected: 0 }
+  readonly events = { unique: 0, duplicate: 0, accepted: 0, rejected: 0 }
   readonly requests = new Map<string, number>()
   backendErrors = 0
   private readonly latencyCounts = new Float64Array(LATENCY_BUCKETS_S.length + 1)
@@ -21,8 +21,8 @@ export class ServeMetrics {
     this.latencyCount++
   }
 
-  render(store: Store): string {
-    const st = store.stats()
+  render(store: Backend): string {
+    const st = store.stats?.() ?? null
     const out: string[] = []
     out.push('# HELP kion_events_total Events answered, by result.', '# TYPE kion_events_total counter')
     for (const [result, n] of Object.entries(this.events)) out.push(`kion_events_total{result="${result}"} ${n}`)
@@ -39,9 +39,9 @@ export class ServeMetrics {
     })
     out.push(`kion_http_request_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`)
     out.push(`kion_http_request_duration_seconds_sum ${this.latencySum}`, `kion_http_request_duration_seconds_count ${this.latencyCount}`)
-    out.push('# HELP kion_store_keys Keys the store holds (Redis: keys this process added).', '# TYPE kion_store_keys gauge', `kion_store_keys{backend="${store.name}"} ${st.keys}`)
-    if (st.bytes !== null) out.push('# HELP kion_store_bytes Bytes the store holds.', '# TYPE kion_store_bytes gauge', `kion_store_bytes{backend="${store.name}"} ${st.bytes}`)
-    out.push('# HELP kion_backend_errors_total Checks the store failed (answered 503).', '# TYPE kion_backend_errors_total counter', `kion_backend_errors_total ${this.backendErrors}`)
+    if (st !== null) out.push('# HELP kion_store_keys Keys the store holds (Redis: keys this process added).', '# TYPE kion_store_keys gauge', `kion_store_keys{backend="${store.name}"} ${st.keys}`)
+    if (st !== null && st.bytes !== null) out.push('# HELP kion_store_bytes Bytes the store holds.', '# TYPE kion_store_bytes gauge', `kion_store_bytes{backend="${store.name}"} ${st.bytes}`)
+    out.push('# HELP kion_backend_errors_total Requests the backend (store, or Kafka) failed (answered 503).', '# TYPE kion_backend_errors_total counter', `kion_backend_errors_total ${this.backendErrors}`)
     return out.join('\n') + '\n'
   }
 }

@@ -1,0 +1,142 @@
+/**
+ * @module serve --to kafka: valid events go to the raw topic, keyed by their key digest, and a
+ * request is acknowledged once the broker has them (acks from all in-sync replicas, idempotent
+ * producer). Requests that arrive while a send is in flight travel together in the next one.
+ */
+import { Producer, ProduceAcks } from '@platformatic/kafka'
+import { baseOptions, chunkBySize, errorText, type KafkaConnection, type OutMessage } from '../kafka/client.js'
+
+export interface ForwardedEvent {
+  /** The key digest, as 32 hex characters: every copy of an event gets the same partition. */
+  key: Buffer
+  value: Buffer
+}
+
+/** The broker did not acknowledge within the deadline (or refused): the request gets a 503 and its client retries. */
+export class ForwardError extends Error {}
+
+interface Waiting {
+  messages: OutMessage[]
+  resolve: () => void
+  reject: (e: Error) => void
+  settled: boolean
+}
+
+/**
+ * One send at a time; requests queue behind it and go together in the next. @platformatic/kafka
+ * 1.35 numbers an idempotent producer's batches when a send starts, and two sends in flight to
+ * one partition arrive out of order (OUT_OF_ORDER_SEQUENCE_NUMBER, seen here with 2 sends).
+ */
+const MAX_INFLIGHT = 1
+
+export class KafkaForwarder {
+  readonly name = 'kafka'
+  private producer: Producer<Buffer, Buffer, Buffer, Buffer> | null = null
+  private queue: Waiting[] = []
+  private inflight = 0
+  forwarded = 0
+
+  constructor(
+    private readonly connection: KafkaConnection,
+    private readonly topic: string,
+    /** How long a request waits for the broker before it is answered 503. */
+    private readonly deadlineMs: number,
+  ) {}
+
+  private client(): Producer<Buffer, Buffer, Buffer, Buffer> {
+    this.producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({
+      ...baseOptions(this.connection, 100),
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      autocreateTopics: true,
+    })
+    return this.producer
+  }
+
+  /** Resolves once the broker acknowledged every event; rejects (ForwardError) after the deadline or on a refusal. */
+  forward(events: ForwardedEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const w: Waiting = { messages: events.map((e) => ({ topic: this.topic, key: e.key, value: e.value })), resolve, reject, settled: false }
+      const timer = setTimeout(() => this.settle(w, new ForwardError(`Kafka did not acknowledge within ${this.deadlineMs} ms`)), this.deadlineMs)
+      w.resolve = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      w.reject = (e) => {
+        clearTimeout(timer)
+        reject(e)
+      }
+      this.queue.push(w)
+      this.pump()
+    })
+  }
+
+  private settle(w: Waiting, error: Error | null): void {
+    if (w.settled) return
+    w.settled = true
+    if (error === null) w.resolve()
+    else w.reject(error)
+  }
+
+  private pump(): void {
+    while (this.inflight < MAX_INFLIGHT && this.queue.length > 0) {
+      // Whole requests, up to one send's worth (a request may be sent late: after its deadline it is just dropped from the send).
+      const group: Waiting[] = []
+      let count = 0
+      while (this.queue.length > 0 && (group.length === 0 || count < 2000)) {
+        const w = this.queue.shift()!
+        if (w.settled) continue
+        group.push(w)
+        count += w.messages.length
+      }
+      if (group.length === 0) return
+      this.inflight++
+      void this.send(group).finally(() => {
+        this.inflight--
+        this.pump()
+      })
+    }
+  }
+
+  private async send(group: Waiting[]): Promise<void> {
+    const producer = this.client()
+    try {
+      for (const messages of chunkBySize(group.flatMap((w) => w.messages))) await producer.send({ messages })
+      for (const w of group) {
+        if (!w.settled) this.forwarded += w.messages.length
+        this.settle(w, null)
+      }
+    } catch (e) {
+      // A new producer for what comes next: after a failure the old one's sequence numbers may no
+      // longer match the broker's (the events of a failed send are retried by their clients).
+      if (this.producer === producer) {
+        this.producer = null
+        producer.close(true, () => {})
+      }
+      const error = new ForwardError(`Kafka refused or is unreachable: ${errorText(e)}`)
+      for (const w of group) this.settle(w, error)
+    }
+  }
+
+  /** Ready when the broker answers a metadata request for the topic within the deadline. */
+  async ready(): Promise<void> {
+    const producer = this.client()
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        producer.metadata({ topics: [this.topic], autocreateTopics: true }),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.deadlineMs} ms`)), this.deadlineMs))),
+      ])
+    } catch (e) {
+      throw new Error(`Kafka: ${errorText(e)}`)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.producer?.close().catch(() => {})
+    this.producer = null
+  }
+}
