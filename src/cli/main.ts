@@ -5,6 +5,7 @@ import { dedupCommand } from './dedup.js'
 import { generateCommand } from './generate.js'
 import { serveCommand } from './serve.js'
 import { replayCommand } from './replay.js'
+import { consumeCommand } from './consume.js'
 import { EXIT, describeError, exitStatusFor } from './errors.js'
 import type { CliIo } from './io.js'
 
@@ -21,6 +22,7 @@ export function buildProgram(io: CliIo, done: (status: number) => void): Command
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
   program.addCommand(dedupCommand(io, done), { isDefault: true })
   program.addCommand(serveCommand(io, done))
+  program.addCommand(consumeCommand(io, done))
   program.addCommand(replayCommand(io, done))
   program.addCommand(generateCommand(io, done))
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })

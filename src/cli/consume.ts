@@ -1,0 +1,133 @@
+/** @module `kion-dedup consume`: a dedup worker in a Kafka consumer group (raw topic in, unique events out). */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { createWriteStream, openSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { addKafkaOptions, addKeyOptions, addStoreOptions, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
+import { parseDuration, parsePositiveInt } from './parse.js'
+import { EXIT, UsageError } from './errors.js'
+import type { CliIo } from './io.js'
+import { StreamSink } from '../sink/index.js'
+import { DedupWorker, type WorkerOutput } from '../consume/dedup-worker.js'
+
+interface ConsumeCliOptions extends BackendOptions, KafkaCliOptions {
+  group: string
+  to?: 'kafka' | 'out'
+  outTopic: string
+  out?: string
+  rejectsTopic?: string
+  rejects?: string
+  batchSize: number
+  linger: number
+  sessionTimeout: number
+  instanceId?: string
+  transactionalId?: string
+  allowMissing?: boolean
+}
+
+function parseSessionTimeout(text: string): number {
+  const ms = parseDuration(text)
+  if (ms < 6000) throw new InvalidArgumentError('Kafka brokers refuse a session timeout under 6s (group.min.session.timeout.ms)')
+  return ms
+}
+
+export function consumeCommand(io: CliIo, done: (status: number) => void): Command {
+  const cmd = new Command('consume')
+    .description('a dedup worker in a Kafka consumer group: raw topic in, each unique event out once (one transaction per batch with its offsets)')
+    .option('-g, --group <id>', 'consumer group: start several workers with one group and they split the partitions', 'kion-dedup')
+    .addOption(new Option('--to <target>', 'kafka: unique events to --out-topic, in a transaction with the offsets; out: NDJSON to --out').choices(['kafka', 'out']))
+    .option('--out-topic <name>', 'where unique events go with --to kafka (read it with isolation read_committed)', 'kion.events.unique')
+    .option('--out <file>', "unique events as NDJSON to FILE ('-': stdout) instead of a topic; implies --to out")
+    .option('--rejects-topic <name>', 'with --to kafka: messages that are no event, verbatim, with their topic/partition/offset and error in headers (default: <topic>.rejects)')
+    .option('--rejects <file>', 'with --out: rejected messages as NDJSON records with their offset (default: logged on stderr)')
+    .addOption(new Option('--batch-size <n>', 'messages per batch (one store round trip, one transaction)').argParser(parsePositiveInt).default(2000))
+    .addOption(new Option('--linger <duration>', 'how long a batch waits to fill once its first message is there').argParser(parseDuration).default(parseDuration('50ms'), '50ms'))
+    .addOption(new Option('--session-timeout <duration>', "a worker silent this long loses its partitions to the others").argParser(parseSessionTimeout).default(parseDuration('10s'), '10s'))
+    .option('--instance-id <id>', 'static group membership: a worker restarted with the same id gets its partitions back without a rebalance')
+    .option('--transactional-id <id>', 'the output transaction id (default: <group>-<host>-<pid>); a stable one fences a crashed predecessor at once')
+  addKeyOptions(cmd)
+  addKafkaOptions(cmd, io.env)
+  return addStoreOptions(cmd, io.env)
+    .addHelpText(
+      'after',
+      `
+Effectively once: a key's first sighting is remembered in Redis with its topic/partition/offset, so
+a message delivered again after a crash (its output never committed) comes out again instead of
+being taken for its own duplicate; output and offsets commit together, so nothing comes out twice.
+
+Example:
+  $ kion-dedup consume --brokers 127.0.0.1:9092 --topic kion.events.raw --group kion-dedup \\
+      --backend redis --redis-url redis://127.0.0.1:6379/0 --to kafka --out-topic kion.events.unique`,
+    )
+    .action(async (opts: ConsumeCliOptions) => {
+      done(await runConsume(opts, io))
+    })
+}
+
+export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<number> {
+  const log = (record: Record<string, unknown>) => void io.stderr.write(JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n')
+  if (opts.backend !== 'redis') throw new UsageError('consume needs --backend redis: the workers of a group share one memory of keys, which also records where each key was first seen')
+  const toFile = opts.out !== undefined
+  if (toFile && opts.to === 'kafka') throw new UsageError('--out writes a file; --to kafka writes --out-topic: choose one')
+  if (!toFile && opts.to === 'out') throw new UsageError('--to out needs --out FILE (or - for stdout)')
+  if (toFile && opts.rejectsTopic !== undefined) throw new UsageError('--rejects-topic goes with --to kafka; with --out use --rejects FILE')
+  if (!toFile && opts.rejects !== undefined) throw new UsageError('--rejects goes with --out; with --to kafka use --rejects-topic')
+  const { store } = await openStore(opts, { recover: true })
+  let output: WorkerOutput
+  let closeOutput = async () => {}
+  if (toFile) {
+    const toStdout = opts.out === '-'
+    const fd = toStdout ? null : openSync(opts.out!, 'a')
+    const sink = new StreamSink(fd === null ? io.stdout : createWriteStream(opts.out!, { fd }), fd !== null)
+    const rejects = opts.rejects === undefined ? null : new StreamSink(createWriteStream(opts.rejects, { flags: 'a' }), true)
+    output = { kind: 'file', sink, fd, rejects }
+    closeOutput = async () => {
+      await sink.close()
+      await rejects?.close()
+    }
+  } else {
+    output = { kind: 'kafka', topic: opts.outTopic, rejectsTopic: opts.rejectsTopic ?? `${opts.topic}.rejects`, transactionalId: opts.transactionalId ?? `${opts.group}-${hostname()}-${process.pid}` }
+  }
+  const worker = new DedupWorker(
+    {
+      source: {
+        connection: { brokers: opts.brokers, clientId: 'kion-dedup-consume', timeoutMs: opts.kafkaTimeout },
+        topic: opts.topic,
+        group: opts.group,
+        sessionTimeoutMs: opts.sessionTimeout,
+        ...(opts.instanceId !== undefined ? { instanceId: opts.instanceId } : {}),
+      },
+      keying: { keyFields: opts.key, allowMissing: opts.allowMissing === true, timeField: opts.clock === 'event' ? opts.timeField : null },
+      clock: opts.clock,
+      output,
+      batchSize: opts.batchSize,
+      lingerMs: opts.linger,
+      log,
+    },
+    store,
+  )
+  log({ level: 'info', msg: 'consuming', brokers: opts.brokers.join(','), topic: opts.topic, group: opts.group, to: toFile ? opts.out : opts.outTopic, backend: store.name })
+  let signals = 0
+  for (const name of ['SIGINT', 'SIGTERM']) {
+    io.signals.on(name, () => {
+      // A second signal: go now; the batch in hand was not committed and will be delivered again.
+      if (++signals > 1) process.exit(name === 'SIGINT' ? 130 : 143)
+      log({ level: 'info', msg: 'stopping', reason: name })
+      worker.stop()
+    })
+  }
+  const progress = setInterval(() => log({ level: 'info', msg: 'progress', ...worker.counts }), 10_000)
+  try {
+    await worker.run()
+  } catch (e) {
+    log({ level: 'error', msg: 'stopped', error: e instanceof Error ? e.message : String(e), ...worker.counts })
+    await closeOutput().catch(() => {})
+    await store.close()
+    return EXIT.failure
+  } finally {
+    clearInterval(progress)
+  }
+  await closeOutput()
+  await store.close()
+  log({ level: 'info', msg: 'stopped', ...worker.counts })
+  return EXIT.ok
+}

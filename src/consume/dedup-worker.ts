@@ -1,0 +1,267 @@
+/**
+ * @module `consume`: one member of a consumer group. Per batch: key every message (the same
+ * SpanKeyer as the CLI and serve), check-and-remember in the shared store with each message's
+ * occurrence, then write the unique events and commit the batch's offsets together — one Kafka
+ * transaction (--to kafka), or file first and offsets after (--out).
+ */
+import { Producer, ProduceAcks, type MessageToProduce } from '@platformatic/kafka'
+import { fsync as fsyncCallback } from 'node:fs'
+import { promisify } from 'node:util'
+import { compactJson } from '../framing/compact.js'
+import { digestHex } from '../key/canonical.js'
+import { Slab, SlabStatus } from '../key/slab.js'
+import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
+import { SlabCollector } from '../key/slab-collector.js'
+import { baseOptions, chunkBySize, errorText, type OutMessage } from '../kafka/client.js'
+import type { StreamSink } from '../sink/stream-sink.js'
+import { KafkaSource, type KafkaSourceOptions, type RawMessage } from '../source/kafka-source.js'
+import { SAME_OCCURRENCE, newKeyBatch, type KeyBatch, type Store } from '../store.js'
+
+export type WorkerOutput =
+  | { kind: 'kafka'; topic: string; rejectsTopic: string; transactionalId: string }
+  /** NDJSON to a file or stdout; `fd` is fsynced before offsets are committed (null: stdout). */
+  | { kind: 'file'; sink: StreamSink; fd: number | null; rejects: StreamSink | null }
+
+export interface WorkerOptions {
+  source: KafkaSourceOptions
+  keying: KeyingOptions
+  clock: 'ingest' | 'event'
+  output: WorkerOutput
+  batchSize: number
+  lingerMs: number
+  log: (record: Record<string, unknown>) => void
+}
+
+export interface WorkerCounts {
+  messages: number
+  unique: number
+  duplicate: number
+  rejected: number
+  /** Messages delivered again whose earlier delivery was never committed: output (again, in place of the lost one). */
+  redelivered: number
+  /** Messages fetched again after this worker had taken them (skipped). */
+  refetched: number
+  batches: number
+  restarts: number
+}
+
+/** Consecutive failed batches after which the worker gives up (exit 1) instead of restarting. */
+const MAX_FAILURES = 10
+
+type Rejected = { message: RawMessage; error: string }
+
+const fsync = promisify(fsyncCallback)
+
+export class DedupWorker {
+  readonly counts: WorkerCounts = { messages: 0, unique: 0, duplicate: 0, rejected: 0, redelivered: 0, refetched: 0, batches: 0, restarts: 0 }
+  private readonly keyer: SpanKeyer
+  private readonly slab = new Slab(1 << 20, 1024)
+  private batch: KeyBatch = newKeyBatch(1024)
+  private producer: Producer<Buffer, Buffer, Buffer, Buffer> | null = null
+  private source: KafkaSource | null = null
+  /** Per partition, the offset after the last message this worker took into a batch (since its consumer started). */
+  private positions = new Map<number, bigint>()
+  private stopRequested: () => void = () => {}
+  private readonly stopped = new Promise<void>((resolve) => (this.stopRequested = resolve))
+
+  constructor(
+    private readonly options: WorkerOptions,
+    private readonly store: Store,
+  ) {
+    if (store.remembersOccurrences !== true) throw new Error(`${store.name} cannot remember where a key was first seen; consume needs the Redis store`)
+    this.keyer = new SpanKeyer(options.keying)
+  }
+
+  /** Finishes the batch in hand (output and offsets committed), then run() resolves. */
+  stop(): void {
+    this.stopRequested()
+  }
+
+  async run(): Promise<void> {
+    let failures = 0
+    let stopping = false
+    void this.stopped.then(() => (stopping = true))
+    try {
+      while (!stopping) {
+        if (this.source === null) await this.startSource()
+        const messages = await this.source!.next(this.options.lingerMs, this.stopped).catch((e: unknown) => this.failed(e, ++failures))
+        if (messages === null) continue
+        if (messages.length === 0) continue
+        try {
+          await this.process(messages)
+          failures = 0
+        } catch (e) {
+          await this.failed(e, ++failures)
+        }
+      }
+    } finally {
+      await this.source?.close()
+      await this.producer?.close().catch(() => {})
+    }
+  }
+
+  private async startSource(): Promise<void> {
+    this.positions = new Map()
+    const source = new KafkaSource(this.options.source, this.options.batchSize)
+    source.consumer.on('consumer:group:join', (p: { memberId: string; assignments?: Array<{ topic: string; partitions: number[] }> }) =>
+      this.options.log({ level: 'info', msg: 'joined group', member: p.memberId, partitions: (p.assignments ?? []).flatMap((a) => a.partitions) }),
+    )
+    await source.start()
+    this.source = source
+  }
+
+  /**
+   * A batch that failed was neither output nor committed (its transaction aborted): start again
+   * from the committed offsets. Its keys stay remembered, with their occurrences, so the
+   * redelivered messages come out as unique.
+   */
+  private async failed(e: unknown, failures: number): Promise<null> {
+    this.options.log({ level: 'error', msg: 'batch failed; restarting from the committed offsets', error: errorText(e), failures })
+    if (failures >= MAX_FAILURES) throw new Error(`${failures} batches in a row failed; last: ${errorText(e)}`)
+    const source = this.source
+    this.source = null
+    this.counts.restarts++
+    await source?.close(true)
+    if (this.producer !== null) {
+      const p = this.producer
+      this.producer = null
+      await new Promise<void>((resolve) => p.close(true, () => resolve()))
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** failures)))
+    return null
+  }
+
+  private transactionalProducer(transactionalId: string): Producer<Buffer, Buffer, Buffer, Buffer> {
+    this.producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({
+      ...baseOptions(this.options.source.connection, 20),
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      transactionalId,
+      autocreateTopics: true,
+    })
+    return this.producer
+  }
+
+  private async process(all: RawMessage[]): Promise<void> {
+    // A message this worker already took (fetched again after a rebalance) is not taken twice.
+    const messages: RawMessage[] = []
+    for (const m of all) {
+      const next = this.positions.get(m.partition)
+      if (next !== undefined && m.offset < next) {
+        this.counts.refetched++
+        continue
+      }
+      this.positions.set(m.partition, m.offset + 1n)
+      messages.push(m)
+    }
+    if (messages.length === 0) return
+    const slab = this.slab
+    slab.reset()
+    const collector = new SlabCollector(slab, this.keyer)
+    const empty = new Set<number>()
+    messages.forEach((m, k) => {
+      if (m.value === undefined || m.value === null || m.value.length === 0) {
+        empty.add(k)
+        collector.reject(Buffer.alloc(0), 0, 0, 'empty message (no value)')
+      } else collector.event(m.value)
+    })
+    this.keyer.keyRange(slab.bytes, slab.starts, slab.ends, slab.results, 0, slab.count, slab.reasons)
+    const r = slab.results
+    if (this.batch.times.length < slab.count) this.batch = newKeyBatch(slab.count)
+    const batch = this.batch
+    const occurrences: string[] = []
+    const keyed: number[] = []
+    for (let k = 0; k < slab.count; k++) {
+      if (r.status[k] !== SlabStatus.Keyed) continue
+      const m = messages[k]
+      const b = keyed.length
+      batch.digests.set(r.digests.subarray(k * 16, k * 16 + 16), b * 16)
+      // Ingest time is when serve wrote the event to the raw topic, not when this worker reads it.
+      batch.times[b] = this.options.clock === 'event' ? r.times[k] : Number(m.timestamp)
+      batch.ordinals[b] = 0
+      occurrences.push(`${m.topic}/${m.partition}/${m.offset}`)
+      keyed.push(k)
+    }
+    batch.count = keyed.length
+    batch.occurrences = occurrences
+    if (batch.count > 0) await this.store.check(batch)
+
+    const unique: OutMessage[] = []
+    const uniqueAt: number[] = []
+    keyed.forEach((k, b) => {
+      const first = batch.firstSeen[b]
+      if (first !== 0 && first !== SAME_OCCURRENCE) {
+        this.counts.duplicate++
+        return
+      }
+      if (first === SAME_OCCURRENCE) this.counts.redelivered++
+      const m = messages[k]
+      const value = r.compact[k] === 1 ? Buffer.from(compactJson(slab.bytes, slab.starts[k], slab.ends[k])) : m.value
+      unique.push({ topic: '', key: Buffer.from(digestHex(r.digests.subarray(k * 16, k * 16 + 16)), 'latin1'), value, timestamp: m.timestamp })
+      uniqueAt.push(b)
+    })
+    const reasons = new Map(slab.reasons)
+    const rejected: Rejected[] = []
+    for (let k = 0; k < slab.count; k++) if (r.status[k] !== SlabStatus.Keyed) rejected.push({ message: messages[k], error: reasons.get(k) ?? 'rejected' })
+
+    await this.deliver(messages, unique, rejected)
+    this.counts.messages += messages.length
+    this.counts.unique += unique.length
+    this.counts.rejected += rejected.length
+    this.counts.batches++
+    // Committed: the occurrences are no longer needed (a leftover only expires with the window).
+    if (this.store.release !== undefined && uniqueAt.length > 0) {
+      const released = new Set(uniqueAt)
+      await this.store.release(batch, (b) => released.has(b)).catch((e: unknown) => this.options.log({ level: 'warn', msg: 'could not release occurrences', error: errorText(e) }))
+    }
+  }
+
+  /** Output, then offsets: in one transaction, or the file made durable before the commit. */
+  private async deliver(messages: RawMessage[], unique: OutMessage[], rejected: Rejected[]): Promise<void> {
+    const last = new Map<number, RawMessage>()
+    for (const m of messages) last.set(m.partition, m)
+    const out = this.options.output
+    if (out.kind === 'kafka') {
+      const producer = this.transactionalProducer(out.transactionalId)
+      const records: OutMessage[] = unique.map((u) => ({ ...u, topic: out.topic }))
+      for (const j of rejected) records.push(rejectRecord(j, out.rejectsTopic))
+      const tx = await producer.beginTransaction()
+      try {
+        for (const chunk of chunkBySize(records)) await tx.send({ messages: chunk })
+        await tx.addConsumer(this.source!.consumer)
+        for (const m of last.values()) await tx.addOffset(m)
+        await tx.commit()
+      } catch (e) {
+        await tx.abort().catch(() => {})
+        throw e
+      }
+      return
+    }
+    for (const u of unique) out.sink.write(u.value!)
+    await out.sink.flush()
+    await out.sink.written()
+    if (out.fd !== null) await fsync(out.fd)
+    if (out.rejects !== null) {
+      for (const j of rejected) out.rejects.write(Buffer.from(JSON.stringify(rejectJson(j))))
+      await out.rejects.flush()
+      await out.rejects.written()
+    } else for (const j of rejected) this.options.log({ level: 'warn', msg: 'rejected', ...rejectJson(j) })
+    for (const m of last.values()) await m.commit()
+  }
+}
+
+function rejectJson(j: Rejected): Record<string, unknown> {
+  const m = j.message
+  return { topic: m.topic, partition: m.partition, offset: m.offset.toString(), error: j.error, value: m.value?.toString('utf8') ?? null }
+}
+
+/** A rejected message, verbatim, with where it came from and why in its headers. */
+function rejectRecord(j: Rejected, topic: string): MessageToProduce<Buffer, Buffer, Buffer, Buffer> {
+  const m = j.message
+  return {
+    topic,
+    key: Buffer.from(`${m.topic}/${m.partition}/${m.offset}`),
+    value: m.value ?? Buffer.alloc(0),
+    headers: new Map(Object.entries({ 'kion-topic': m.topic, 'kion-partition': String(m.partition), 'kion-offset': m.offset.toString(), 'kion-error': j.error }).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
+  }
+}
