@@ -11,7 +11,7 @@ import { compactJson } from '../framing/compact.js'
 import { digestHex } from '../key/canonical.js'
 import { Slab, SlabStatus } from '../key/slab.js'
 import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
-import { SlabCollector } from '../key/slab-collector.js'
+import { SlabCollector, rejectReason } from '../key/slab-collector.js'
 import { baseOptions, chunkBySize, errorText, type OutMessage } from '../kafka/client.js'
 import type { StreamSink } from '../sink/stream-sink.js'
 import { KafkaSource, type KafkaSourceOptions, type RawMessage } from '../source/kafka-source.js'
@@ -158,10 +158,8 @@ export class DedupWorker {
     const slab = this.slab
     slab.reset()
     const collector = new SlabCollector(slab, this.keyer)
-    const empty = new Set<number>()
-    messages.forEach((m, k) => {
+    messages.forEach((m) => {
       if (m.value === undefined || m.value === null || m.value.length === 0) {
-        empty.add(k)
         collector.reject(Buffer.alloc(0), 0, 0, 'empty message (no value)')
       } else collector.event(m.value)
     })
@@ -200,9 +198,8 @@ export class DedupWorker {
       unique.push({ topic: '', key: Buffer.from(digestHex(r.digests.subarray(k * 16, k * 16 + 16)), 'latin1'), value, timestamp: m.timestamp })
       uniqueAt.push(b)
     })
-    const reasons = new Map(slab.reasons)
     const rejected: Rejected[] = []
-    for (let k = 0; k < slab.count; k++) if (r.status[k] !== SlabStatus.Keyed) rejected.push({ message: messages[k], error: reasons.get(k) ?? 'rejected' })
+    for (let k = 0; k < slab.count; k++) if (r.status[k] !== SlabStatus.Keyed) rejected.push({ message: messages[k], error: rejectReason(slab, k).reason })
 
     await this.deliver(messages, unique, rejected)
     this.counts.messages += messages.length

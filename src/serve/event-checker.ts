@@ -11,7 +11,7 @@ import { compactJson } from '../framing/compact.js'
 import { digestHex } from '../key/canonical.js'
 import { Slab, SlabStatus } from '../key/slab.js'
 import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
-import { SlabCollector } from '../key/slab-collector.js'
+import { SlabCollector, rejectReason } from '../key/slab-collector.js'
 import type { KeyBatch, Store } from '../store.js'
 import { newKeyBatch } from '../store.js'
 import type { Sink } from '../sink.js'
@@ -159,8 +159,6 @@ export class EventChecker {
 }
 
 function rejection(slab: Slab, k: number): EventOutcome {
-  const r = slab.results
-  const reason = slab.reasons.find(([i]) => i === k)?.[1] ?? 'rejected'
-  const notJson = reason.startsWith('invalid JSON') || reason.startsWith('event longer')
-  return { status: 'rejected', code: notJson ? 400 : 422, error: notJson && r.errorAt[k] > 0 ? `${reason} (byte ${r.errorAt[k]} of the event)` : reason }
+  const { reason, notJson } = rejectReason(slab, k)
+  return { status: 'rejected', code: notJson ? 400 : 422, error: reason }
 }

@@ -125,7 +125,7 @@ export class KafkaForwarder {
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
-        producer.metadata({ topics: [this.topic], autocreateTopics: true }),
+        producer.metadata({ topics: [this.topic], autocreateTopics: true, forceUpdate: true }),
         new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.deadlineMs} ms`)), this.deadlineMs))),
       ])
     } catch (e) {

@@ -52,7 +52,8 @@ export class KafkaSource {
     stream.on('data', (m: RawMessage) => {
       this.buffered.push(m)
       if (this.buffered.length >= 2 * this.batchSize) stream.pause()
-      if (this.buffered.length >= this.batchSize) this.poke()
+      // The first message ends the wait for one; a full batch ends the linger.
+      if (this.buffered.length === 1 || this.buffered.length >= this.batchSize) this.poke()
     })
     stream.on('error', (e: Error) => {
       this.failure ??= e
