@@ -71,7 +71,8 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
   if (!toFile && opts.to === 'out') throw new UsageError('--to out needs --out FILE (or - for stdout)')
   if (toFile && opts.rejectsTopic !== undefined) throw new UsageError('--rejects-topic goes with --to kafka; with --out use --rejects FILE')
   if (!toFile && opts.rejects !== undefined) throw new UsageError('--rejects goes with --out; with --to kafka use --rejects-topic')
-  const { store } = await openStore(opts, { recover: true })
+  // After a failed check, go on once Redis is back; redeliveries are recognised by their occurrences, so nothing is claimed.
+  const { store } = await openStore(opts, { recover: 'occurrences' })
   let output: WorkerOutput
   let closeOutput = async () => {}
   if (toFile) {

@@ -25,6 +25,12 @@ export function parsePositiveInt(text: string): number {
   return n
 }
 
+export function parseNonNegativeInt(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, 0 or more, got "${text}"`)
+  return n
+}
+
 export function parseRate(text: string): number {
   const n = Number(text)
   if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`expected a number from 0 up to (not including) 1, got "${text}"`)

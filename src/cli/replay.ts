@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { fileURLToPath } from 'node:url'
 import { addKeyFieldOptions } from './shared-options.js'
-import { parseDuration, parsePositiveInt, parseRate } from './parse.js'
+import { parseDuration, parseNonNegativeInt, parsePositiveInt, parseRate } from './parse.js'
 import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { loadEvents } from '../replay/events.js'
@@ -13,6 +13,7 @@ interface ReplayCliOptions {
   rps: number
   duration?: number
   count?: number
+  skip: number
   concurrency: number
   dupRate: number
   batch: number
@@ -43,6 +44,7 @@ export function replayCommand(io: CliIo, done: (status: number) => void): Comman
     .addOption(new Option('--rps <n>', 'requests a second, on a fixed schedule').argParser(parseRps).default(500))
     .addOption(new Option('--duration <duration>', 'how long to send (with --find-max: each step)').argParser(parseDuration))
     .addOption(new Option('--count <n>', 'how many requests to send (instead of --duration)').argParser(parsePositiveInt))
+    .addOption(new Option('--skip <n>', 'start at event n of the files (0-based), e.g. to go on where an earlier replay stopped').argParser(parseNonNegativeInt).default(0))
     .addOption(new Option('--concurrency <n>', 'most requests in flight (and connections); a request held back by it is counted as late, its wait counted as latency').argParser(parsePositiveInt).default(256))
     .addOption(new Option('--dup-rate <r>', 'share of requests that re-send an event sent before, as a retrying client would').argParser(parseRate).default(0))
     .addOption(new Option('--batch <n>', 'events a request: more than 1 posts NDJSON batches to /events').argParser(parsePositiveInt).default(1))
@@ -92,7 +94,7 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
   const events = await loadEvents(files.length > 0 ? files : [FIXTURE], io.stdin, { keyFields: o.key, allowMissing: o.allowMissing === true, timeField: null })
   const ledger = new AnswerLedger()
   // One picker for the whole replay: --find-max steps go on through the file instead of starting over.
-  const picker = new EventPicker(events, o.dupRate)
+  const picker = new EventPicker(events, o.dupRate, o.skip)
   const live = io.stderr.isTTY === true && o.json !== true
   const durationMs = o.duration ?? DEFAULT_DURATION_MS
   const run = (rps: number, ms: number) =>

@@ -105,7 +105,7 @@ export const DEFAULT_BROKERS = '127.0.0.1:9092'
 export const DEFAULT_RAW_TOPIC = 'kion.events.raw'
 
 /** Opens the store the options name; for Redis, connects before anything else happens, so a bad Redis fails a run before any output. */
-export async function openStore(o: BackendOptions, server: { recover?: boolean } = {}): Promise<{ store: Store; exact: MemoryStore | null }> {
+export async function openStore(o: BackendOptions, server: { recover?: boolean | 'occurrences' } = {}): Promise<{ store: Store; exact: MemoryStore | null }> {
   if (o.backend === 'redis') {
     if (o.approx === true) throw new UsageError('--approx works with the memory backend only')
     if (o.state !== undefined) throw new UsageError('--state works with the memory backend only: Redis keeps the keys itself')

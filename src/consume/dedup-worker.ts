@@ -39,7 +39,7 @@ export interface WorkerCounts {
   rejected: number
   /** Messages delivered again whose earlier delivery was never committed: output (again, in place of the lost one). */
   redelivered: number
-  /** Messages fetched again after this worker had taken them (skipped). */
+  /** Messages the client delivered that were not this worker's to take: of a partition given away, read before a rebalance, or already taken or committed (skipped). */
   refetched: number
   batches: number
   restarts: number
@@ -59,10 +59,9 @@ export class DedupWorker {
   private batch: KeyBatch = newKeyBatch(1024)
   private producer: Producer<Buffer, Buffer, Buffer, Buffer> | null = null
   private source: KafkaSource | null = null
-  /** Per partition, the offset after the last message this worker took into a batch (since its consumer started). */
-  private positions = new Map<number, bigint>()
-  private stopRequested: () => void = () => {}
-  private readonly stopped = new Promise<void>((resolve) => (this.stopRequested = resolve))
+  private stopping = false
+  /** Messages skipped by sources closed since (see WorkerCounts.refetched). */
+  private skippedBefore = 0
 
   constructor(
     private readonly options: WorkerOptions,
@@ -74,17 +73,27 @@ export class DedupWorker {
 
   /** Finishes the batch in hand (output and offsets committed), then run() resolves. */
   stop(): void {
-    this.stopRequested()
+    this.stopping = true
+    this.source?.stop()
   }
 
   async run(): Promise<void> {
     let failures = 0
-    let stopping = false
-    void this.stopped.then(() => (stopping = true))
     try {
-      while (!stopping) {
-        if (this.source === null) await this.startSource()
-        const messages = await this.source!.next(this.options.lingerMs, this.stopped).catch((e: unknown) => this.failed(e, ++failures))
+      let started = false
+      while (!this.stopping) {
+        if (this.source === null) {
+          try {
+            await this.startSource()
+            started = true
+          } catch (e) {
+            // Brokers unreachable at start: a configuration to fix, said at once. Later, an outage to wait out.
+            if (!started) throw e
+            await this.failed(e, ++failures)
+            continue
+          }
+        }
+        const messages = await this.source!.next(this.options.lingerMs).catch((e: unknown) => this.failed(e, ++failures))
         if (messages === null) continue
         if (messages.length === 0) continue
         try {
@@ -101,13 +110,15 @@ export class DedupWorker {
   }
 
   private async startSource(): Promise<void> {
-    this.positions = new Map()
-    const source = new KafkaSource(this.options.source, this.options.batchSize)
-    source.consumer.on('consumer:group:join', (p: { memberId: string; assignments?: Array<{ topic: string; partitions: number[] }> }) =>
-      this.options.log({ level: 'info', msg: 'joined group', member: p.memberId, partitions: (p.assignments ?? []).flatMap((a) => a.partitions) }),
-    )
-    await source.start()
+    const source = new KafkaSource(this.options.source, this.options.batchSize, this.options.log)
+    try {
+      await source.start()
+    } catch (e) {
+      await source.close(true)
+      throw e
+    }
     this.source = source
+    if (this.stopping) source.stop()
   }
 
   /**
@@ -121,6 +132,7 @@ export class DedupWorker {
     const source = this.source
     this.source = null
     this.counts.restarts++
+    if (source !== null) this.skippedBefore += source.skipped
     await source?.close(true)
     if (this.producer !== null) {
       const p = this.producer
@@ -137,24 +149,17 @@ export class DedupWorker {
       idempotent: true,
       acks: ProduceAcks.ALL,
       transactionalId,
+      // "No producer id yet": @platformatic/kafka sends 0/0 otherwise, which the broker takes for an
+      // old epoch of an id it knows and answers PRODUCER_FENCED, so a restarted worker (or this one,
+      // after a failed batch) with the same transactional id could never begin a transaction.
+      producerId: -1n,
+      producerEpoch: -1,
       autocreateTopics: true,
     })
     return this.producer
   }
 
-  private async process(all: RawMessage[]): Promise<void> {
-    // A message this worker already took (fetched again after a rebalance) is not taken twice.
-    const messages: RawMessage[] = []
-    for (const m of all) {
-      const next = this.positions.get(m.partition)
-      if (next !== undefined && m.offset < next) {
-        this.counts.refetched++
-        continue
-      }
-      this.positions.set(m.partition, m.offset + 1n)
-      messages.push(m)
-    }
-    if (messages.length === 0) return
+  private async process(messages: RawMessage[]): Promise<void> {
     const slab = this.slab
     slab.reset()
     const collector = new SlabCollector(slab, this.keyer)
@@ -194,7 +199,8 @@ export class DedupWorker {
       }
       if (first === SAME_OCCURRENCE) this.counts.redelivered++
       const m = messages[k]
-      const value = r.compact[k] === 1 ? Buffer.from(compactJson(slab.bytes, slab.starts[k], slab.ends[k])) : m.value
+      // The event's own text, without the whitespace around it (a producer other than serve may add a newline).
+      const value = r.compact[k] === 1 ? Buffer.from(compactJson(slab.bytes, slab.starts[k], slab.ends[k])) : slab.bytes.subarray(slab.starts[k], slab.ends[k])
       unique.push({ topic: '', key: Buffer.from(digestHex(r.digests.subarray(k * 16, k * 16 + 16)), 'latin1'), value, timestamp: m.timestamp })
       uniqueAt.push(b)
     })
@@ -206,6 +212,7 @@ export class DedupWorker {
     this.counts.unique += unique.length
     this.counts.rejected += rejected.length
     this.counts.batches++
+    this.counts.refetched = this.skippedBefore + (this.source?.skipped ?? 0)
     // Committed: the occurrences are no longer needed (a leftover only expires with the window).
     if (this.store.release !== undefined && uniqueAt.length > 0) {
       const released = new Set(uniqueAt)

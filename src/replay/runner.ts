@@ -90,7 +90,11 @@ export class EventPicker {
   constructor(
     private readonly events: readonly ReplayEvent[],
     private readonly dupRate: number,
-  ) {}
+    /** The first event to send (0-based; past the end it wraps). */
+    skip = 0,
+  ) {
+    this.next = events.length === 0 ? 0 : skip % events.length
+  }
 
   private random(): number {
     // xorshift32: reproducible runs without a dependency.

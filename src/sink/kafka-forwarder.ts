@@ -58,7 +58,12 @@ export class KafkaForwarder {
     if (events.length === 0) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const w: Waiting = { messages: events.map((e) => ({ topic: this.topic, key: e.key, value: e.value })), resolve, reject, settled: false }
-      const timer = setTimeout(() => this.settle(w, new ForwardError(`Kafka did not acknowledge within ${this.deadlineMs} ms`)), this.deadlineMs)
+      const timer = setTimeout(() => {
+        // Answered 503 now; not kept queued (with its events) for a broker that may stay away.
+        const at = this.queue.indexOf(w)
+        if (at >= 0) this.queue.splice(at, 1)
+        this.settle(w, new ForwardError(`Kafka did not acknowledge within ${this.deadlineMs} ms`))
+      }, this.deadlineMs)
       w.resolve = () => {
         clearTimeout(timer)
         resolve()
@@ -101,8 +106,12 @@ export class KafkaForwarder {
 
   private async send(group: Waiting[]): Promise<void> {
     const producer = this.client()
+    let timer: NodeJS.Timeout | undefined
     try {
-      for (const messages of chunkBySize(group.flatMap((w) => w.messages))) await producer.send({ messages })
+      // The client may retry for much longer than a request waits: past twice the deadline the
+      // send is given up (its requests were answered 503) and the next one gets a new producer.
+      const gaveUp = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no acknowledgement in ${2 * this.deadlineMs} ms`)), 2 * this.deadlineMs)))
+      for (const messages of chunkBySize(group.flatMap((w) => w.messages))) await Promise.race([producer.send({ messages }), gaveUp])
       for (const w of group) {
         if (!w.settled) this.forwarded += w.messages.length
         this.settle(w, null)
@@ -116,6 +125,8 @@ export class KafkaForwarder {
       }
       const error = new ForwardError(`Kafka refused or is unreachable: ${errorText(e)}`)
       for (const w of group) this.settle(w, error)
+    } finally {
+      clearTimeout(timer)
     }
   }
 

@@ -1,9 +1,14 @@
 /**
  * @module Kafka as a source: a member of a consumer group, reading the raw topic (read_committed)
  * in batches. Offsets are never committed here: the worker commits them with its output.
+ *
+ * What a batch may hold is decided here, because the client delivers more than the member owns:
+ * a fetch in flight across a rebalance delivers messages of partitions already given away (stamped
+ * with the new generation), and after a rebalance the stream reads again from the committed
+ * offsets, which may be older than the offsets of a transaction still completing elsewhere.
  */
-import { Consumer, FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka'
-import { baseOptions, type KafkaConnection } from '../kafka/client.js'
+import { Admin, Consumer, FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka'
+import { baseOptions, errorText, type KafkaConnection } from '../kafka/client.js'
 
 export type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>
 
@@ -17,18 +22,32 @@ export interface KafkaSourceOptions {
   instanceId?: string
 }
 
+interface Assignment {
+  generation: number
+  /** Per owned partition, the next offset to take: the group's stable committed offset, then past each message taken. */
+  next: Map<number, bigint>
+}
+
 export class KafkaSource {
   readonly consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
+  private readonly admin: Admin
   private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | null = null
   private buffered: RawMessage[] = []
   private wake: (() => void) | null = null
   private failure: Error | null = null
   private ended = false
+  private stopped = false
+  /** The current assignment, once its start offsets are known (null while a rebalance settles). */
+  private assignment: Assignment | null = null
+  private settling: Promise<void> = Promise.resolve()
+  /** Messages dropped: of a partition not owned, of an older generation, or below the stable committed offset. */
+  skipped = 0
 
   constructor(
     private readonly options: KafkaSourceOptions,
     /** Batches hold at most this many messages; reading pauses while twice that many wait. */
     private readonly batchSize: number,
+    private readonly log: (record: Record<string, unknown>) => void,
   ) {
     const o = options
     this.consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
@@ -42,6 +61,27 @@ export class KafkaSource {
       rebalanceTimeout: Math.max(o.sessionTimeoutMs, 30_000),
       maxWaitTime: 100,
       ...(o.instanceId !== undefined ? { groupInstanceId: o.instanceId } : {}),
+    })
+    this.admin = new Admin(baseOptions(o.connection, 100))
+    this.consumer.on('consumer:group:join', (p: { generationId?: number; assignments?: Array<{ topic: string; partitions: number[] }> }) => {
+      const partitions = (p.assignments ?? []).filter((a) => a.topic === o.topic).flatMap((a) => a.partitions)
+      this.log({ level: 'info', msg: 'joined group', generation: p.generationId, partitions })
+      // Whatever was read before belongs to the old generation: the stream reads the new assignment again.
+      this.buffered = []
+      // Reading may have paused on a full buffer: with the buffer dropped nothing else would resume it.
+      if (this.stream?.isPaused() === true) this.stream.resume()
+      this.assignment = null
+      const generation = p.generationId ?? this.consumer.generationId
+      this.settling = this.stableOffsets(partitions).then(
+        (next) => {
+          if (this.consumer.generationId === generation) this.assignment = { generation, next }
+          this.poke()
+        },
+        (e: unknown) => {
+          this.failure ??= new Error(`reading the committed offsets: ${errorText(e)}`)
+          this.poke()
+        },
+      )
     })
   }
 
@@ -65,46 +105,94 @@ export class KafkaSource {
     })
   }
 
+  /**
+   * The group's committed offsets of `partitions`, once no transaction that commits offsets for
+   * them is still completing (require_stable; the consumer's own fetch does not ask for it, and
+   * would hand a new owner offsets its predecessor is about to move past).
+   */
+  private async stableOffsets(partitions: number[]): Promise<Map<number, bigint>> {
+    const next = new Map<number, bigint>()
+    if (partitions.length === 0) return next
+    const deadline = Date.now() + Math.max(60_000, 4 * this.options.connection.timeoutMs)
+    for (;;) {
+      try {
+        const groups = await this.admin.listConsumerGroupOffsets({
+          groups: [{ groupId: this.options.group, topics: [{ name: this.options.topic, partitionIndexes: partitions }] }],
+          requireStable: true,
+        })
+        for (const t of groups[0]?.topics ?? []) for (const p of t.partitions) next.set(p.partitionIndex, p.committedOffset < 0n ? 0n : p.committedOffset)
+        for (const p of partitions) if (!next.has(p)) next.set(p, 0n)
+        return next
+      } catch (e) {
+        if (Date.now() > deadline) throw e
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
+  }
+
   private poke(): void {
     const w = this.wake
     this.wake = null
     w?.()
   }
 
-  /**
-   * The next batch: up to batchSize messages, returned once that many are there, or `lingerMs`
-   * after the first arrived, or when `stop` resolves (then possibly empty).
-   */
-  async next(lingerMs: number, stop: Promise<void>): Promise<RawMessage[]> {
-    let stopped = false
-    void stop.then(() => {
-      stopped = true
-      this.poke()
-    })
-    while (this.buffered.length === 0 && !stopped) {
-      if (this.failure !== null) throw this.failure
-      if (this.ended) throw new Error('the consumer stream ended')
-      await new Promise<void>((resolve) => (this.wake = resolve))
-    }
-    if (this.buffered.length < this.batchSize && !stopped) {
-      let timer: NodeJS.Timeout | undefined
-      await new Promise<void>((resolve) => {
-        this.wake = resolve
-        timer = setTimeout(resolve, lingerMs)
-      })
-      clearTimeout(timer)
-    }
-    if (this.failure !== null) throw this.failure
-    const batch = this.buffered.length <= this.batchSize ? this.buffered : this.buffered.slice(0, this.batchSize)
-    this.buffered = this.buffered.length <= this.batchSize ? [] : this.buffered.slice(this.batchSize)
-    if (this.stream?.isPaused() === true && this.buffered.length < this.batchSize) this.stream.resume()
-    return batch
+  private sleep(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    return new Promise<void>((resolve) => {
+      this.wake = resolve
+      if (ms < Infinity) timer = setTimeout(resolve, ms)
+    }).finally(() => clearTimeout(timer))
   }
 
-  /** Leaves the group (its partitions go to the others at once); `force` when the connection is already broken. */
+  /** Ends a wait in next() at once: the worker is stopping. */
+  stop(): void {
+    this.stopped = true
+    this.poke()
+  }
+
+  /**
+   * The next batch: up to batchSize messages of the partitions this member owns now, each taken
+   * once, returned once that many are there, or `lingerMs` after the first arrived, or when
+   * stop() is called (then possibly empty).
+   */
+  async next(lingerMs: number): Promise<RawMessage[]> {
+    for (;;) {
+      while ((this.buffered.length === 0 || this.assignment === null) && !this.stopped) {
+        if (this.failure !== null) throw this.failure
+        if (this.ended) throw new Error('the consumer stream ended')
+        await this.sleep(this.assignment === null ? 100 : Infinity)
+      }
+      if (this.stopped) return []
+      if (this.buffered.length < this.batchSize) await this.sleep(lingerMs)
+      if (this.failure !== null) throw this.failure
+      await this.settling
+      const assignment = this.assignment
+      if (assignment === null) continue
+      const taken = this.buffered.length <= this.batchSize ? this.buffered : this.buffered.slice(0, this.batchSize)
+      this.buffered = this.buffered.length <= this.batchSize ? [] : this.buffered.slice(this.batchSize)
+      if (this.stream?.isPaused() === true && this.buffered.length < this.batchSize) this.stream.resume()
+      const batch: RawMessage[] = []
+      for (const m of taken) {
+        const next = assignment.next.get(m.partition)
+        const generation = (m.metadata.consumer as { generationId?: number } | undefined)?.generationId
+        // Not ours (any more), read before the rebalance, or already taken / committed: skip.
+        if (next === undefined || generation !== assignment.generation || m.offset < next) {
+          this.skipped++
+          continue
+        }
+        assignment.next.set(m.partition, m.offset + 1n)
+        batch.push(m)
+      }
+      if (batch.length > 0) return batch
+    }
+  }
+
+  /** Leaves the group (its partitions go to the others at once); bounded, as a broker that is away may never answer. */
   async close(force = false): Promise<void> {
     this.buffered = []
-    await this.stream?.close().catch(() => {})
-    await new Promise<void>((resolve) => this.consumer.close(force, () => resolve()))
+    const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 5000).unref())])
+    await bounded(this.stream?.close() ?? Promise.resolve())
+    await bounded(new Promise<void>((resolve) => this.consumer.close(force, () => resolve())))
+    await bounded(this.admin.close())
   }
 }

@@ -214,13 +214,36 @@ for (const layout of ['compact', 'simple'] as const) {
     const batch = newKeyBatch(2)
     batch.digests.set(digestOf('a'), 0)
     batch.digests.set(digestOf('b'), 16)
+    batch.times.fill(t, 0, 2)
     batch.count = 2
     await store.release(batch, () => true)
     assert.deepEqual(await checkOccurrences(store, ['a', 'b'], ['raw/0/1', 'raw/0/2'], t), [FIRST_SEEN_UNKNOWN, FIRST_SEEN_UNKNOWN])
     // Nothing is left behind once released.
-    assert.equal(await admin.hlen(store.layout.occurrenceKey(null)), 0)
+    assert.deepEqual(await admin.keys(`${store.layout.occurrenceKey(null)}*`), [])
     // Without occurrences (the CLI, serve) the same store answers as before.
     assert.deepEqual(await checkKeys(store, ['a', 'c'], t), [FIRST_SEEN_UNKNOWN, 0])
     await store.close()
   })
 }
+
+test('redis: occurrences left behind (a worker killed between commit and release) expire: a hash gets its TTL once, never refreshed', async () => {
+  const store = await openRedisStore(options('compact', 3_600_000, { clock: 'ingest' }))
+  const t = Date.now()
+  await checkOccurrences(store, ['left-1'], ['raw/0/1'], t)
+  const [hash] = await admin.keys(`${store.layout.occurrenceKey(null)}*`)
+  const first = await admin.pttl(hash)
+  assert.ok(first > 0 && first <= 3_600_000 + 3_600_000 / 8, `a TTL of about the window: ${first}`)
+  await new Promise((r) => setTimeout(r, 300))
+  await checkOccurrences(store, ['left-2'], ['raw/0/2'], t)
+  assert.ok((await admin.pttl(hash)) <= first - 250, 'traffic does not keep leftovers alive')
+  await store.close()
+})
+
+test('redis compact, ingest clock: a consumer reading records two hours late still remembers what it read for the window', async () => {
+  const store = await openRedisStore(options('compact', 3_600_000, { clock: 'ingest' }))
+  const late = Date.now() - 2 * 3_600_000
+  assert.deepEqual(await checkKeys(store, ['backlog-a'], late), [0])
+  // A copy a minute later in record time, read at once: the key must not have expired on arrival.
+  assert.deepEqual(await checkKeys(store, ['backlog-a'], late + 60_000), [FIRST_SEEN_UNKNOWN])
+  await store.close()
+})

@@ -34,7 +34,7 @@ export interface RedisStoreOptions {
    * keys the failed batches remembered are claimed from the journals) instead of failing every
    * later check. The CLI stops instead, and resumes with a token.
    */
-  recover?: boolean
+  recover?: boolean | 'occurrences'
 }
 
 /** Digests, as hex, that count as new the first time they are checked whatever Redis says. */
@@ -161,7 +161,7 @@ export class RedisStore implements Store {
 
   private async send(batch: KeyBatch): Promise<{ answered: Promise<void> }> {
     if (this.failure !== null) {
-      if (this.options.recover !== true || this.client.status !== 'ready' || this.inflight.size > 0) throw this.failure
+      if (this.options.recover === undefined || this.options.recover === false || this.client.status !== 'ready' || this.inflight.size > 0) throw this.failure
       await this.recover()
     }
     while (this.oldestInflight() <= this.seq + 1 - JOURNAL_SLOTS) await new Promise<void>((resolve) => (this.answered = resolve))
@@ -218,7 +218,9 @@ export class RedisStore implements Store {
    */
   private async recover(): Promise<void> {
     const failed = new Set(this.failedSeqs)
-    this.claim(await this.readJournals(this.runId, (seq) => failed.has(seq)))
+    // consume: a redelivered message is recognised by its occurrence; a claim would also make a
+    // later copy of the key at another offset count as new.
+    if (this.options.recover !== 'occurrences') this.claim(await this.readJournals(this.runId, (seq) => failed.has(seq)))
     for (const seq of failed) this.failedSeqs.delete(seq)
     this.failure = null
   }
@@ -249,12 +251,17 @@ export class RedisStore implements Store {
 
   async release(batch: KeyBatch, which: (i: number) => boolean): Promise<void> {
     const digests = Buffer.from(batch.digests.buffer, batch.digests.byteOffset, batch.count * 16)
-    const calls: Array<Promise<unknown>> = []
+    const byHash = new Map<string, Buffer[]>()
     for (const g of this.groups(digests, batch.count)) {
-      const fields = g.indexes.filter(which).map((i) => digests.subarray(i * 16, i * 16 + 16))
-      if (fields.length > 0) calls.push(this.bounded(this.client.hdel(this.layout.occurrenceKey(g.tag), ...fields)))
+      for (const i of g.indexes) {
+        if (!which(i)) continue
+        const hash = `${this.layout.occurrenceKey(g.tag)}:${Math.floor(batch.times[i] / this.bucketMs)}`
+        let fields = byHash.get(hash)
+        if (fields === undefined) byHash.set(hash, (fields = []))
+        fields.push(digests.subarray(i * 16, i * 16 + 16))
+      }
     }
-    await Promise.all(calls)
+    await Promise.all([...byHash].map(([hash, fields]) => this.bounded(this.client.hdel(hash, ...fields))))
   }
 
   /** Keys remembered but never delivered (by a failed run, or by this one before a failure): each counts as new once more. */
@@ -342,8 +349,10 @@ export class RedisStore implements Store {
         // A late event (older than the window) goes to the oldest bucket still looked in, as in the memory store.
         const at = Math.max(Math.floor(t / B), lo)
         const end = (at + 1) * B + o.windowMs
-        // Redis expires by its wall clock; under the event clock, map event time to it through the latest event seen.
-        const expireAt = String(Math.ceil(o.clock === 'ingest' ? end : wallNow + Math.max(end - this.clockNow, B)))
+        // Redis expires by its wall clock: map the batch's time to it through the latest time seen. Under
+        // the event clock event time runs apart from it; under the ingest clock too, when the times
+        // are those of records a consumer reads late (consume, catching up).
+        const expireAt = String(Math.ceil(wallNow + Math.max(end - this.clockNow, B)))
         const key = `${at}/${expireAt}`
         if (key !== runKey) {
           runKey = key
@@ -368,7 +377,8 @@ export class RedisStore implements Store {
     const occurrences = batch.occurrences
     if (occurrences !== undefined) {
       keys.push(this.layout.occurrenceKey(this.options.cluster ? this.layout.tag(digests, indexes[0] * 16) : null))
-      args.push(indexes.map((i) => occurrences[i]).join('\n'))
+      // The hash of the event's time bucket: a redelivery has the same time, so it looks in the same one.
+      args.push(indexes.map((i) => `${Math.floor(batch.times[i] / this.bucketMs)} ${occurrences[i]}`).join('\n'))
     }
     const deadline = performance.now() + this.options.retryMs
     let answers: string

@@ -15,24 +15,28 @@ local seq, ttl, blob, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local answers = {}
 `
 
-// With KEYS[2] (a hash of the occurrences of keys not yet released) and ARGV's last argument
-// holding one occurrence per event, '\n'-separated: a new key records where it was first seen; a
-// seen key whose record names this very occurrence is answered '2' (the same message again).
+// With KEYS[2] (the base name of the hashes of occurrences not yet released) and ARGV's last
+// argument holding one line per event, '<time bucket> <occurrence>', '\n'-separated: a new key
+// records where it was first seen, in the hash of its time bucket; a seen key whose record names
+// this very occurrence is answered '2' (the same message again). Each hash expires once, a
+// window after it was created (never refreshed), so a record left behind by a crash goes too.
 const EPILOGUE = `
 if KEYS[2] then
   local occ, pos = ARGV[#ARGV], 1
   for i = 1, n do
     local e = string.find(occ, '\\n', pos, true) or (#occ + 1)
-    local id = string.sub(occ, pos, e - 1)
+    local sp = string.find(occ, ' ', pos, true)
+    local hash = KEYS[2] .. ':' .. string.sub(occ, pos, sp - 1)
+    local id = string.sub(occ, sp + 1, e - 1)
     pos = e + 1
     local field = string.sub(blob, (i - 1) * 16 + 1, i * 16)
     if answers[i] == '0' then
-      redis.call('HSET', KEYS[2], field, id)
-    elseif redis.call('HGET', KEYS[2], field) == id then
+      redis.call('HSET', hash, field, id)
+      if redis.call('HLEN', hash) == 1 then redis.call('PEXPIRE', hash, ttl) end
+    elseif redis.call('HGET', hash, field) == id then
       answers[i] = '2'
     end
   end
-  redis.call('PEXPIRE', KEYS[2], ttl)
 end
 local a = table.concat(answers)
 redis.call('SET', KEYS[1], seq .. ':' .. a .. blob, 'PX', ttl)
