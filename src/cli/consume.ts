@@ -91,7 +91,7 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
   const worker = new DedupWorker(
     {
       source: {
-        connection: { brokers: opts.brokers, clientId: 'kion-dedup-consume', timeoutMs: opts.kafkaTimeout },
+        connection: { brokers: opts.brokers, clientId: 'kion-dedup-consume', timeoutMs: opts.kafkaTimeout, compression: opts.compression },
         topic: opts.topic,
         group: opts.group,
         sessionTimeoutMs: opts.sessionTimeout,

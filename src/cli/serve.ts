@@ -131,7 +131,7 @@ function untilStopped(io: CliIo, log: Log, onFatal: (fatal: (e: Error) => void) 
 async function runForwarder(opts: ServeCliOptions, io: CliIo, log: Log, checkerOptions: CheckerOptions): Promise<number> {
   if (opts.backend !== 'memory' || opts.state !== undefined || opts.approx === true) throw new UsageError('serve --to kafka checks nothing itself: the store options belong to `consume`')
   if (opts.out !== '-') throw new UsageError('serve --to kafka writes to the raw topic, not --out: `consume --out` writes the unique events')
-  const forwarder = new KafkaForwarder({ brokers: opts.brokers, clientId: 'kion-dedup-serve', timeoutMs: opts.kafkaTimeout }, opts.topic, opts.kafkaTimeout)
+  const forwarder = new KafkaForwarder({ brokers: opts.brokers, clientId: 'kion-dedup-serve', timeoutMs: opts.kafkaTimeout, compression: opts.compression }, opts.topic, opts.kafkaTimeout)
   // The broker first, as with Redis: a server that cannot forward fails before it listens.
   try {
     await forwarder.ready()

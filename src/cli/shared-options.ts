@@ -9,7 +9,7 @@ import { parseDuration, parseFieldList, parseProbability } from './parse.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { UsageError } from './errors.js'
 import { InvalidArgumentError } from 'commander'
-import { parseBrokers } from '../kafka/client.js'
+import { parseBrokers, type Compression } from '../kafka/client.js'
 
 export interface BackendOptions {
   backend: 'memory' | 'redis'
@@ -83,6 +83,7 @@ export interface KafkaCliOptions {
   brokers: string[]
   topic: string
   kafkaTimeout: number
+  compression: Compression
 }
 
 function parseBrokerList(text: string): string[] {
@@ -98,6 +99,7 @@ export function addKafkaOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
   return cmd
     .addOption(new Option('--brokers <list>', 'Kafka brokers, host:port comma-separated').argParser(parseBrokerList).default(parseBrokers(env.KAFKA_BROKERS ?? DEFAULT_BROKERS), '$KAFKA_BROKERS or ' + DEFAULT_BROKERS))
     .option('--topic <name>', 'the raw topic: every accepted event, keyed by its key digest', DEFAULT_RAW_TOPIC)
+    .addOption(new Option('--compression <codec>', 'compression of the record batches written to Kafka').choices(['none', 'gzip', 'snappy', 'lz4']).default(env.KION_KAFKA_COMPRESSION ?? 'lz4'))
     .addOption(new Option('--kafka-timeout <duration>', 'how long a Kafka request may take before it fails (serve: answered 503)').argParser(parseDuration).default(parseDuration('5s'), '5s'))
 }
 

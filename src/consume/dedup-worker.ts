@@ -148,6 +148,7 @@ export class DedupWorker {
       ...baseOptions(this.options.source.connection, 20),
       idempotent: true,
       acks: ProduceAcks.ALL,
+      compression: this.options.source.connection.compression ?? 'none',
       transactionalId,
       // "No producer id yet": @platformatic/kafka sends 0/0 otherwise, which the broker takes for an
       // old epoch of an id it knows and answers PRODUCER_FENCED, so a restarted worker (or this one,

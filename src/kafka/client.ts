@@ -5,12 +5,16 @@
  */
 import type { MessageToProduce } from '@platformatic/kafka'
 
+export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4'
+
 export interface KafkaConnection {
   /** host:port of one or more brokers. */
   brokers: string[]
   clientId: string
   /** A request (and a transaction) that takes longer fails. */
   timeoutMs: number
+  /** Of the record batches a producer writes. */
+  compression?: Compression
 }
 
 export type OutMessage = MessageToProduce<Buffer, Buffer, Buffer, Buffer>

@@ -23,17 +23,21 @@ interface Waiting {
 }
 
 /**
- * One send at a time; requests queue behind it and go together in the next. @platformatic/kafka
- * 1.35 numbers an idempotent producer's batches when a send starts, and two sends in flight to
- * one partition arrive out of order (OUT_OF_ORDER_SEQUENCE_NUMBER, seen here with 2 sends).
+ * Sends in flight at once, each on a producer of its own: @platformatic/kafka 1.35 numbers an
+ * idempotent producer's batches when a send starts, and two sends in flight on one producer to
+ * one partition arrive out of order (OUT_OF_ORDER_SEQUENCE_NUMBER). Order between copies of an
+ * event does not matter to the workers, so separate producers may overlap; requests queue
+ * behind them and go together in the next free one.
  */
-const MAX_INFLIGHT = 1
+const PRODUCERS = Number(process.env.KION_KAFKA_PRODUCERS ?? 3)
 
 export class KafkaForwarder {
   readonly name = 'kafka'
-  private producer: Producer<Buffer, Buffer, Buffer, Buffer> | null = null
+  /** Producers not sending now (null: to be created on use). */
+  private idle: Array<Producer<Buffer, Buffer, Buffer, Buffer> | null> = Array.from({ length: PRODUCERS }, () => null)
   private queue: Waiting[] = []
-  private inflight = 0
+  /** A producer for /ready's metadata requests only. */
+  private probe: Producer<Buffer, Buffer, Buffer, Buffer> | null = null
   forwarded = 0
 
   constructor(
@@ -43,14 +47,14 @@ export class KafkaForwarder {
     private readonly deadlineMs: number,
   ) {}
 
-  private client(): Producer<Buffer, Buffer, Buffer, Buffer> {
-    this.producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({
+  private newProducer(): Producer<Buffer, Buffer, Buffer, Buffer> {
+    return new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...baseOptions(this.connection, 100),
       idempotent: true,
       acks: ProduceAcks.ALL,
+      compression: this.connection.compression ?? 'none',
       autocreateTopics: true,
     })
-    return this.producer
   }
 
   /** Resolves once the broker acknowledged every event; rejects (ForwardError) after the deadline or on a refusal. */
@@ -85,7 +89,7 @@ export class KafkaForwarder {
   }
 
   private pump(): void {
-    while (this.inflight < MAX_INFLIGHT && this.queue.length > 0) {
+    while (this.idle.length > 0 && this.queue.length > 0) {
       // Whole requests, up to one send's worth (a request may be sent late: after its deadline it is just dropped from the send).
       const group: Waiting[] = []
       let count = 0
@@ -96,16 +100,16 @@ export class KafkaForwarder {
         count += w.messages.length
       }
       if (group.length === 0) return
-      this.inflight++
-      void this.send(group).finally(() => {
-        this.inflight--
+      const producer = this.idle.pop() ?? this.newProducer()
+      void this.send(group, producer).then((kept) => {
+        this.idle.push(kept)
         this.pump()
       })
     }
   }
 
-  private async send(group: Waiting[]): Promise<void> {
-    const producer = this.client()
+  /** Resolves with the producer to use next: this one, or null (a new one) after a failure. */
+  private async send(group: Waiting[], producer: Producer<Buffer, Buffer, Buffer, Buffer>): Promise<Producer<Buffer, Buffer, Buffer, Buffer> | null> {
     let timer: NodeJS.Timeout | undefined
     try {
       // The client may retry for much longer than a request waits: past twice the deadline the
@@ -116,15 +120,14 @@ export class KafkaForwarder {
         if (!w.settled) this.forwarded += w.messages.length
         this.settle(w, null)
       }
+      return producer
     } catch (e) {
       // A new producer for what comes next: after a failure the old one's sequence numbers may no
       // longer match the broker's (the events of a failed send are retried by their clients).
-      if (this.producer === producer) {
-        this.producer = null
-        producer.close(true, () => {})
-      }
+      producer.close(true, () => {})
       const error = new ForwardError(`Kafka refused or is unreachable: ${errorText(e)}`)
       for (const w of group) this.settle(w, error)
+      return null
     } finally {
       clearTimeout(timer)
     }
@@ -132,7 +135,7 @@ export class KafkaForwarder {
 
   /** Ready when the broker answers a metadata request for the topic within the deadline. */
   async ready(): Promise<void> {
-    const producer = this.client()
+    const producer = this.probe ??= this.newProducer()
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
@@ -147,7 +150,8 @@ export class KafkaForwarder {
   }
 
   async close(): Promise<void> {
-    await this.producer?.close().catch(() => {})
-    this.producer = null
+    await Promise.all([this.probe, ...this.idle].map((p) => p?.close().catch(() => {})))
+    this.idle = []
+    this.probe = null
   }
 }
