@@ -4,11 +4,15 @@
  * topic the way downstream analytics would (read_committed, from the beginning).
  */
 import { Admin, Producer, ProduceAcks } from '@platformatic/kafka'
-import { Kafka, logLevel } from 'kafkajs'
+import kafkajs from 'kafkajs'
+import { lz4Compress, lz4Decompress } from '@platformatic/wasm-utils'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { BIN } from '../helpers.js'
 import { KafkaBroker } from './kafka-broker.js'
+
+// kafkajs is CommonJS: its codec table is not a named export.
+const { CompressionCodecs, CompressionTypes, Kafka, logLevel } = kafkajs
 
 let own: KafkaBroker | null = null
 
@@ -42,6 +46,17 @@ export async function createTopics(bootstrap: string, topics: string[], partitio
   }
 }
 
+/**
+ * kafkajs reads gzip only by itself; the pipeline writes lz4 by default (--compression). The codec
+ * is the one @platformatic/kafka uses (LZ4 frames, as Kafka's).
+ */
+export function kafkajsLz4(): void {
+  CompressionCodecs[CompressionTypes.LZ4] = () => ({
+    compress: async (encoder: { buffer: Buffer }) => Buffer.from(lz4Compress(encoder.buffer)),
+    decompress: async (buffer: Buffer) => Buffer.from(lz4Decompress(buffer)),
+  })
+}
+
 /** A record as a downstream reader sees it. */
 export interface Record {
   key: Buffer
@@ -71,6 +86,7 @@ export async function produce(bootstrap: string, topic: string, messages: Array<
  */
 export async function readTopic(bootstrap: string, topic: string, count: number, options: { quietMs?: number; timeoutMs?: number } = {}): Promise<Record[]> {
   const quietMs = options.quietMs ?? 1500
+  kafkajsLz4()
   const kafka = new Kafka({ clientId: 'kion-test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING })
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: false, maxWaitTimeInMs: 100 })
   const records: Record[] = []
