@@ -36,10 +36,10 @@ function readMeta(path: string): Meta | null {
 }
 
 /** Runs `generate` into a temporary file, renamed into place only when it succeeded: a killed run never leaves a half file that looks complete. */
-async function generate(root: string, path: string, format: DataFormat, count: number): Promise<Meta> {
+async function generate(root: string, path: string, format: DataFormat, count: number, seed: number): Promise<Meta> {
   const tmp = `${path}.tmp`
   const fd = openSync(tmp, 'w')
-  const args = ['bin/kion-dedup.js', 'generate', '--count', String(count), '--dup-rate', String(DUP_RATE), '--seed', String(SEED), '--format', format]
+  const args = ['bin/kion-dedup.js', 'generate', '--count', String(count), '--dup-rate', String(DUP_RATE), '--seed', String(seed), '--format', format]
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, 'pipe'] })
   closeSync(fd)
   let stderr = ''
@@ -61,12 +61,12 @@ async function generate(root: string, path: string, format: DataFormat, count: n
 }
 
 /** One file for `count` events, generated when missing or when its recorded size no longer matches. */
-async function ensureOne(root: string, dir: string, format: DataFormat, count: number, log: (s: string) => void): Promise<DataSet> {
-  const path = join(dir, `events-n${count}-d${DUP_RATE}-s${SEED}.${format}`)
+async function ensureOne(root: string, dir: string, format: DataFormat, count: number, log: (s: string) => void, seed = SEED): Promise<DataSet> {
+  const path = join(dir, `events-n${count}-d${DUP_RATE}-s${seed}.${format}`)
   let meta = readMeta(path)
   if (meta === null || meta.count !== count || !existsSync(path) || statSync(path).size !== meta.bytes) {
     log(`generating ${path} (${count} events)...`)
-    meta = await generate(root, path, format, count)
+    meta = await generate(root, path, format, count, seed)
   }
   return { format, path, bytes: meta.bytes, count, unique: meta.unique }
 }
@@ -79,4 +79,11 @@ export async function ensureData(root: string, count: number, log: (s: string) =
   // Same seed, same events: the two formats must agree, or every check below would be against the wrong answer.
   if (ndjson.unique !== json.unique) throw new Error(`generate disagrees with itself: ndjson unique ${ndjson.unique}, json unique ${json.unique}`)
   return { ndjson, json }
+}
+
+/** NDJSON only, with its own seed: events no other file of another seed holds (the Kafka load test sends each stage new events). */
+export async function ensureNdjson(root: string, count: number, seed: number, log: (s: string) => void): Promise<DataSet> {
+  const dir = join(root, 'bench', 'data')
+  mkdirSync(dir, { recursive: true })
+  return ensureOne(root, dir, 'ndjson', count, log, seed)
 }

@@ -1,7 +1,8 @@
 /**
  * @module `npm run loadtest`: serve (memory backend, then Redis) under replay, on this machine:
  * --find-max, fixed rates of 500 and 2,000 requests a second, and /events batches. Prints a
- * table, writes bench/loadtest.json and the chart bench/loadtest.svg.
+ * table, writes bench/loadtest.json and the chart bench/loadtest.svg. `-- --pipeline kafka` runs
+ * the Kafka pipeline instead (loadtest-kafka.ts).
  */
 import { spawn } from 'node:child_process'
 import { writeFileSync, rmSync } from 'node:fs'
@@ -159,4 +160,10 @@ async function main(): Promise<void> {
 }
 
 // Run as a script (not when imported to redraw the chart from loadtest.json).
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main()
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const at = process.argv.indexOf('--pipeline')
+  const pipeline = at >= 0 ? process.argv[at + 1] : 'serve'
+  if (pipeline === 'kafka') await import('./loadtest-kafka.js')
+  else if (pipeline === 'serve') await main()
+  else throw new Error(`--pipeline takes serve or kafka, not ${pipeline}`)
+}
