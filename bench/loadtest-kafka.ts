@@ -19,6 +19,7 @@ import { describeMachine, machineLine } from './machine.js'
 import { startRedis } from '../test/support/redis-server.js'
 import { KafkaBroker } from '../test/support/kafka-broker.js'
 import { kafkajsLz4 } from '../test/support/kafka.js'
+import { replayJson } from './replay-json.js'
 import { latencyChart } from './svg-chart.js'
 import type { RunResult } from '../src/replay/runner.js'
 
@@ -45,20 +46,7 @@ function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; ma
   })
 }
 
-function replay(args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'replay', ...args, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    child.on('close', (code) => {
-      try {
-        resolve(JSON.parse(out) as RunResult)
-      } catch {
-        reject(new Error(`replay exited ${code}: ${out}`))
-      }
-    })
-  })
-}
+const replay = (args: string[]) => replayJson<RunResult>(args)
 
 interface Stage {
   target_events_per_s: number

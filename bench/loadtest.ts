@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { ensureData } from './data.js'
 import { describeMachine, machineLine } from './machine.js'
 import { startRedis } from '../test/support/redis-server.js'
+import { replayJson } from './replay-json.js'
 import { latencyChart, type Series } from './svg-chart.js'
 import type { RunResult } from '../src/replay/runner.js'
 
@@ -48,20 +49,7 @@ async function serve(args: string[]): Promise<Served> {
   }
 }
 
-function replay(args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'replay', ...args, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    child.on('close', (code) => {
-      try {
-        resolve(JSON.parse(out) as Record<string, unknown>)
-      } catch {
-        reject(new Error(`replay exited ${code}: ${out}`))
-      }
-    })
-  })
-}
+const replay = (args: string[]) => replayJson<Record<string, unknown>>(args)
 
 interface BackendReport {
   backend: string

@@ -52,7 +52,8 @@ export function consumeCommand(io: CliIo, done: (status: number) => void): Comma
       `
 Effectively once: a key's first sighting is remembered in Redis with its topic/partition/offset, so
 a message delivered again after a crash (its output never committed) comes out again instead of
-being taken for its own duplicate; output and offsets commit together, so nothing comes out twice.
+being taken for its own duplicate. With --to kafka, output and offsets commit in one transaction,
+so nothing comes out twice; with --out a crash can repeat the batch in hand (written, not yet committed).
 
 Example:
   $ kion-dedup consume --brokers 127.0.0.1:9092 --topic kion.events.raw --group kion-dedup \\
