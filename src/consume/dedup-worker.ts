@@ -14,7 +14,7 @@ import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
 import { SlabCollector, rejectReason } from '../key/slab-collector.js'
 import { baseOptions, chunkBySize, errorText, type OutMessage } from '../kafka/client.js'
 import type { StreamSink } from '../sink/stream-sink.js'
-import { KafkaSource, type KafkaSourceOptions, type RawMessage } from '../source/kafka-source.js'
+import { KafkaSource, type GroupStamp, type KafkaSourceOptions, type RawMessage, type SourceBatch } from '../source/kafka-source.js'
 import { SAME_OCCURRENCE, newKeyBatch, type KeyBatch, type Store } from '../store.js'
 
 export type WorkerOutput =
@@ -93,11 +93,10 @@ export class DedupWorker {
             continue
           }
         }
-        const messages = await this.source!.next(this.options.lingerMs).catch((e: unknown) => this.failed(e, ++failures))
-        if (messages === null) continue
-        if (messages.length === 0) continue
+        const batch = await this.source!.next(this.options.lingerMs).catch((e: unknown) => this.failed(e, ++failures))
+        if (batch === null) continue
         try {
-          await this.process(messages)
+          await this.process(batch)
           failures = 0
         } catch (e) {
           await this.failed(e, ++failures)
@@ -160,7 +159,7 @@ export class DedupWorker {
     return this.producer
   }
 
-  private async process(messages: RawMessage[]): Promise<void> {
+  private async process({ messages, stamp }: SourceBatch): Promise<void> {
     const slab = this.slab
     slab.reset()
     const collector = new SlabCollector(slab, this.keyer)
@@ -208,7 +207,7 @@ export class DedupWorker {
     const rejected: Rejected[] = []
     for (let k = 0; k < slab.count; k++) if (r.status[k] !== SlabStatus.Keyed) rejected.push({ message: messages[k], error: rejectReason(slab, k).reason })
 
-    await this.deliver(messages, unique, rejected)
+    await this.deliver(messages, stamp, unique, rejected)
     this.counts.messages += messages.length
     this.counts.unique += unique.length
     this.counts.rejected += rejected.length
@@ -222,7 +221,7 @@ export class DedupWorker {
   }
 
   /** Output, then offsets: in one transaction, or the file made durable before the commit. */
-  private async deliver(messages: RawMessage[], unique: OutMessage[], rejected: Rejected[]): Promise<void> {
+  private async deliver(messages: RawMessage[], stamp: GroupStamp, unique: OutMessage[], rejected: Rejected[]): Promise<void> {
     const last = new Map<number, RawMessage>()
     for (const m of messages) last.set(m.partition, m)
     const out = this.options.output
@@ -234,7 +233,10 @@ export class DedupWorker {
       try {
         for (const chunk of chunkBySize(records)) await tx.send({ messages: chunk })
         await tx.addConsumer(this.source!.consumer)
-        for (const m of last.values()) await tx.addOffset(m)
+        // Offsets are committed under the membership the batch was taken with (the message's own may
+        // be of an earlier generation, when it was fetched before a rebalance this member kept its
+        // partition through): if the group has moved on since, the commit is refused, and aborts.
+        for (const m of last.values()) await tx.addOffset({ topic: m.topic, partition: m.partition, offset: m.offset, metadata: { consumer: stamp } } as unknown as RawMessage)
         await tx.commit()
       } catch (e) {
         await tx.abort().catch(() => {})

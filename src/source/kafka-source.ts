@@ -7,7 +7,7 @@
  * with the new generation), and after a rebalance the stream reads again from the committed
  * offsets, which may be older than the offsets of a transaction still completing elsewhere.
  */
-import { Admin, Consumer, FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka'
+import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, type Message, type MessagesStream } from '@platformatic/kafka'
 import { baseOptions, errorText, type KafkaConnection } from '../kafka/client.js'
 
 export type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>
@@ -23,9 +23,27 @@ export interface KafkaSourceOptions {
 }
 
 interface Assignment {
-  generation: number
-  /** Per owned partition, the next offset to take: the group's stable committed offset, then past each message taken. */
+  /** Who this member is in the generation the assignment belongs to: what an offset commit must carry. */
+  stamp: GroupStamp
+  /**
+   * Per owned partition, the next offset to take: the group's stable committed offset, then past
+   * each message taken. -1: never committed, the partition's first message starts it.
+   */
   next: Map<number, bigint>
+}
+
+/** The group membership an offset commit is checked against (generation fencing). */
+export interface GroupStamp {
+  groupId: string
+  generationId: number
+  memberId: string
+  coordinatorId: number
+}
+
+/** A batch, with the membership it was taken under: its commit is fenced if the group has moved on since. */
+export interface SourceBatch {
+  messages: RawMessage[]
+  stamp: GroupStamp
 }
 
 export class KafkaSource {
@@ -39,7 +57,8 @@ export class KafkaSource {
   private stopped = false
   /** The current assignment, once its start offsets are known (null while a rebalance settles). */
   private assignment: Assignment | null = null
-  private settling: Promise<void> = Promise.resolve()
+  /** False while the start offsets of a new assignment are being read. */
+  private settled = false
   /** Messages dropped: of a partition not owned, of an older generation, or below the stable committed offset. */
   skipped = 0
 
@@ -66,18 +85,23 @@ export class KafkaSource {
     this.consumer.on('consumer:group:join', (p: { generationId?: number; assignments?: Array<{ topic: string; partitions: number[] }> }) => {
       const partitions = (p.assignments ?? []).filter((a) => a.topic === o.topic).flatMap((a) => a.partitions)
       this.log({ level: 'info', msg: 'joined group', generation: p.generationId, partitions })
-      // Whatever was read before belongs to the old generation: the stream reads the new assignment again.
-      this.buffered = []
-      // Reading may have paused on a full buffer: with the buffer dropped nothing else would resume it.
-      if (this.stream?.isPaused() === true) this.stream.resume()
+      // Buffered messages are kept: of a partition this member keeps they are still the data that
+      // follows its stable offset (the client may not read them again: a fetch that was in flight
+      // across the rebalance moves its position past them). Those of partitions given away are
+      // dropped when taken.
       this.assignment = null
       const generation = p.generationId ?? this.consumer.generationId
-      this.settling = this.stableOffsets(partitions).then(
+      const stamp: GroupStamp = { groupId: o.group, generationId: generation, memberId: this.consumer.memberId ?? '', coordinatorId: this.consumer.coordinatorId ?? -1 }
+      this.settled = false
+      this.stableOffsets(partitions).then(
         (next) => {
-          if (this.consumer.generationId === generation) this.assignment = { generation, next }
+          if (this.consumer.generationId !== generation) return
+          this.assignment = { stamp, next }
+          this.settled = true
           this.poke()
         },
         (e: unknown) => {
+          if (this.consumer.generationId !== generation) return
           this.failure ??= new Error(`reading the committed offsets: ${errorText(e)}`)
           this.poke()
         },
@@ -120,8 +144,8 @@ export class KafkaSource {
           groups: [{ groupId: this.options.group, topics: [{ name: this.options.topic, partitionIndexes: partitions }] }],
           requireStable: true,
         })
-        for (const t of groups[0]?.topics ?? []) for (const p of t.partitions) next.set(p.partitionIndex, p.committedOffset < 0n ? 0n : p.committedOffset)
-        for (const p of partitions) if (!next.has(p)) next.set(p, 0n)
+        for (const t of groups[0]?.topics ?? []) for (const p of t.partitions) next.set(p.partitionIndex, p.committedOffset < 0n ? -1n : p.committedOffset)
+        for (const p of partitions) if (!next.has(p)) next.set(p, -1n)
         return next
       } catch (e) {
         if (Date.now() > deadline) throw e
@@ -152,39 +176,50 @@ export class KafkaSource {
 
   /**
    * The next batch: up to batchSize messages of the partitions this member owns now, each taken
-   * once, returned once that many are there, or `lingerMs` after the first arrived, or when
-   * stop() is called (then possibly empty).
+   * once and in offset order, returned once that many are there, or `lingerMs` after the first
+   * arrived, or when stop() is called (then possibly empty).
    */
-  async next(lingerMs: number): Promise<RawMessage[]> {
+  async next(lingerMs: number): Promise<SourceBatch | null> {
     for (;;) {
-      while ((this.buffered.length === 0 || this.assignment === null) && !this.stopped) {
+      while ((this.buffered.length === 0 || !this.settled) && !this.stopped) {
         if (this.failure !== null) throw this.failure
         if (this.ended) throw new Error('the consumer stream ended')
-        await this.sleep(this.assignment === null ? 100 : Infinity)
+        await this.sleep(this.settled ? Infinity : 100)
       }
-      if (this.stopped) return []
+      if (this.stopped) return null
       if (this.buffered.length < this.batchSize) await this.sleep(lingerMs)
       if (this.failure !== null) throw this.failure
-      await this.settling
       const assignment = this.assignment
-      if (assignment === null) continue
+      // A rebalance began meanwhile: wait for its start offsets.
+      if (!this.settled || assignment === null) continue
       const taken = this.buffered.length <= this.batchSize ? this.buffered : this.buffered.slice(0, this.batchSize)
       this.buffered = this.buffered.length <= this.batchSize ? [] : this.buffered.slice(this.batchSize)
       if (this.stream?.isPaused() === true && this.buffered.length < this.batchSize) this.stream.resume()
-      const batch: RawMessage[] = []
+      const messages: RawMessage[] = []
       for (const m of taken) {
         const next = assignment.next.get(m.partition)
-        const generation = (m.metadata.consumer as { generationId?: number } | undefined)?.generationId
-        // Not ours (any more), read before the rebalance, or already taken / committed: skip.
-        if (next === undefined || generation !== assignment.generation || m.offset < next) {
+        // Not ours (any more), or already taken / committed: skip.
+        if (next === undefined || m.offset < next) {
           this.skipped++
           continue
         }
+        // Offsets past the expected one mean messages this member never saw: only the log's own
+        // start (retention removed what was never committed) may explain that; else the client
+        // skipped them, and going on would commit past events never output.
+        // (Never committed: the log's start is the expected offset.)
+        if (m.offset > next && (await this.logStart(m.partition)) < m.offset) {
+          throw new Error(`partition ${m.partition}: expected offset ${next < 0n ? 'at the log start' : next}, got ${m.offset}; reading again from the committed offsets`)
+        }
         assignment.next.set(m.partition, m.offset + 1n)
-        batch.push(m)
+        messages.push(m)
       }
-      if (batch.length > 0) return batch
+      if (messages.length > 0) return { messages, stamp: assignment.stamp }
     }
+  }
+
+  private async logStart(partition: number): Promise<bigint> {
+    const earliest = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: ListOffsetTimestamps.EARLIEST })
+    return earliest.get(this.options.topic)?.[partition] ?? 0n
   }
 
   /** Leaves the group (its partitions go to the others at once); bounded, as a broker that is away may never answer. */
