@@ -226,7 +226,7 @@ for (const layout of ['compact', 'simple'] as const) {
   })
 }
 
-test('redis: occurrences left behind (a worker killed between commit and release) expire: a hash gets its TTL once, never refreshed', async () => {
+test('redis: occurrences left behind (a worker killed between commit and release) expire: traffic does not renew a hash, only a record that would outlive it does', async () => {
   const store = await openRedisStore(options('compact', 3_600_000, { clock: 'ingest' }))
   const t = Date.now()
   await checkOccurrences(store, ['left-1'], ['raw/0/1'], t)
@@ -236,6 +236,11 @@ test('redis: occurrences left behind (a worker killed between commit and release
   await new Promise((r) => setTimeout(r, 300))
   await checkOccurrences(store, ['left-2'], ['raw/0/2'], t)
   assert.ok((await admin.pttl(hash)) <= first - 250, 'traffic does not keep leftovers alive')
+  // A hash near its end (an old bucket) taking a new record, as a late event does: renewed, so the
+  // record lives as long as its key.
+  await admin.pexpire(hash, 1000)
+  await checkOccurrences(store, ['left-3'], ['raw/0/3'], t)
+  assert.ok((await admin.pttl(hash)) > 3_600_000, 'renewed for the new record')
   await store.close()
 })
 

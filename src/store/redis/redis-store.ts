@@ -378,7 +378,7 @@ export class RedisStore implements Store {
     if (occurrences !== undefined) {
       keys.push(this.layout.occurrenceKey(this.options.cluster ? this.layout.tag(digests, indexes[0] * 16) : null))
       // The hash of the event's time bucket: a redelivery has the same time, so it looks in the same one.
-      args.push(indexes.map((i) => `${Math.floor(batch.times[i] / this.bucketMs)} ${occurrences[i]}`).join('\n'))
+      args.push(`${this.bucketMs}\n` + indexes.map((i) => `${Math.floor(batch.times[i] / this.bucketMs)} ${occurrences[i]}`).join('\n'))
     }
     const deadline = performance.now() + this.options.retryMs
     let answers: string

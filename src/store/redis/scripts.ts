@@ -16,13 +16,18 @@ local answers = {}
 `
 
 // With KEYS[2] (the base name of the hashes of occurrences not yet released) and ARGV's last
-// argument holding one line per event, '<time bucket> <occurrence>', '\n'-separated: a new key
-// records where it was first seen, in the hash of its time bucket; a seen key whose record names
-// this very occurrence is answered '2' (the same message again). Each hash expires once, a
-// window after it was created (never refreshed), so a record left behind by a crash goes too.
+// argument holding the bucket length (ms) and then one line per event, '<time bucket>
+// <occurrence>', '\n'-separated: a new key records where it was first seen, in the hash of its
+// time bucket; a seen key whose record names this very occurrence is answered '2' (the same
+// message again). A hash's TTL is set when it is created and renewed only when a new record
+// would otherwise outlive it, so a record left behind by a crash expires too, at most a TTL
+// after the last write to its bucket.
 const EPILOGUE = `
 if KEYS[2] then
-  local occ, pos = ARGV[#ARGV], 1
+  local occ = ARGV[#ARGV]
+  local nl = string.find(occ, '\\n', 1, true)
+  local bucket = tonumber(string.sub(occ, 1, nl - 1))
+  local pos = nl + 1
   for i = 1, n do
     local e = string.find(occ, '\\n', pos, true) or (#occ + 1)
     local sp = string.find(occ, ' ', pos, true)
@@ -32,7 +37,9 @@ if KEYS[2] then
     local field = string.sub(blob, (i - 1) * 16 + 1, i * 16)
     if answers[i] == '0' then
       redis.call('HSET', hash, field, id)
-      if redis.call('HLEN', hash) == 1 then redis.call('PEXPIRE', hash, ttl) end
+      -- A record must outlive its key's window: a hash whose remaining time is less than that
+      -- (a late event written into an old bucket's hash) is extended to a full TTL again.
+      if redis.call('PTTL', hash) < tonumber(ttl) - bucket then redis.call('PEXPIRE', hash, ttl) end
     elseif redis.call('HGET', hash, field) == id then
       answers[i] = '2'
     end
