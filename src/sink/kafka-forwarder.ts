@@ -29,13 +29,16 @@ interface Waiting {
  * event does not matter to the workers, so separate producers may overlap; requests queue
  * behind them and go together in the next free one.
  */
-const PRODUCERS = Number(process.env.KION_KAFKA_PRODUCERS ?? 3)
+const PRODUCERS = Math.max(1, Math.floor(Number(process.env.KION_KAFKA_PRODUCERS ?? 3)) || 3)
 
 export class KafkaForwarder {
   readonly name = 'kafka'
   /** Producers not sending now (null: to be created on use). */
   private idle: Array<Producer<Buffer, Buffer, Buffer, Buffer> | null> = Array.from({ length: PRODUCERS }, () => null)
   private queue: Waiting[] = []
+  /** Sends in flight, for close() to wait for. */
+  private readonly sending = new Set<Promise<unknown>>()
+  private closed = false
   /** A producer for /ready's metadata requests only. */
   private probe: Producer<Buffer, Buffer, Buffer, Buffer> | null = null
   forwarded = 0
@@ -89,6 +92,7 @@ export class KafkaForwarder {
   }
 
   private pump(): void {
+    if (this.closed) return
     while (this.idle.length > 0 && this.queue.length > 0) {
       // Whole requests, up to one send's worth (a request may be sent late: after its deadline it is just dropped from the send).
       const group: Waiting[] = []
@@ -101,10 +105,15 @@ export class KafkaForwarder {
       }
       if (group.length === 0) return
       const producer = this.idle.pop() ?? this.newProducer()
-      void this.send(group, producer).then((kept) => {
-        this.idle.push(kept)
-        this.pump()
+      const sent = this.send(group, producer).then((kept) => {
+        this.sending.delete(sent)
+        if (this.closed) kept?.close(true, () => {})
+        else {
+          this.idle.push(kept)
+          this.pump()
+        }
       })
+      this.sending.add(sent)
     }
   }
 
@@ -150,6 +159,9 @@ export class KafkaForwarder {
   }
 
   async close(): Promise<void> {
+    this.closed = true
+    // A send still in flight (its requests may already have had their 503) ends within twice the deadline.
+    await Promise.all(this.sending)
     await Promise.all([this.probe, ...this.idle].map((p) => p?.close().catch(() => {})))
     this.idle = []
     this.probe = null
