@@ -101,6 +101,9 @@ export class KafkaBroker {
       'transaction.state.log.num.partitions=4',
       'min.insync.replicas=1',
       'group.initial.rebalance.delay.ms=0',
+      // A killed worker's open transaction is aborted soon after its timeout (10 s sweeps by
+      // default), so read_committed readers are not held back long.
+      'transaction.abort.timed.out.transaction.cleanup.interval.ms=1000',
       'auto.create.topics.enable=true',
     ]
     writeFileSync(this.propertiesFile, lines.join('\n') + '\n')

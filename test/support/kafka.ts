@@ -9,7 +9,8 @@ import { lz4Compress, lz4Decompress } from '@platformatic/wasm-utils'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { BIN } from '../helpers.js'
-import { KafkaBroker } from './kafka-broker.js'
+import { KafkaBroker, kafkaJars } from './kafka-broker.js'
+import { join } from 'node:path'
 
 // kafkajs is CommonJS: its codec table is not a named export.
 const { CompressionCodecs, CompressionTypes, Kafka, logLevel } = kafkajs
@@ -90,6 +91,8 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
   const kafka = new Kafka({ clientId: 'kion-test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING })
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: false, maxWaitTimeInMs: 100 })
   const records: Record[] = []
+  const seen = new Set<string>()
+  let rereads = 0
   await consumer.connect()
   try {
     await consumer.subscribe({ topic, fromBeginning: true })
@@ -108,6 +111,14 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
       consumer
         .run({
           eachMessage: async ({ message, partition }) => {
+            // The reader's own redelivery (kafkajs rejoining its group re-reads from its last
+            // commit) is the same record again, not an event written twice: keep each record once.
+            const at = `${partition}/${message.offset}`
+            if (seen.has(at)) {
+              rereads++
+              return
+            }
+            seen.add(at)
             const headers = new Map<string, string>()
             for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers.set(k, Buffer.isBuffer(v) ? v.toString() : String(v))
             records.push({ key: message.key ?? Buffer.alloc(0), value: message.value ?? Buffer.alloc(0), headers, partition, offset: BigInt(message.offset), timestamp: Number(message.timestamp) })
@@ -120,7 +131,34 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
   } finally {
     await consumer.disconnect()
   }
+  if (rereads > 0) process.stderr.write(`readTopic ${topic}: ${rereads} records delivered again to the reader, counted once\n`)
   return records
+}
+
+/**
+ * The same with Kafka's own reference client (the Java ConsoleConsumer from the broker's jars,
+ * isolation read_committed): the oracle where aborted transactions are in play (a killed worker's
+ * output). Reads from the beginning until nothing new came for `quietMs`; keys and offsets only.
+ */
+export function readTopicJava(bootstrap: string, topic: string, quietMs = 20_000): Promise<Array<{ key: string; partition: number; offset: bigint }>> {
+  const args = ['-cp', join(kafkaJars(), '*'), 'org.apache.kafka.tools.consumer.ConsoleConsumer', '--bootstrap-server', bootstrap, '--topic', topic, '--from-beginning']
+  args.push('--isolation-level', 'read_committed', '--timeout-ms', String(quietMs), '--property', 'print.key=true', '--property', 'print.value=false', '--property', 'print.partition=true', '--property', 'print.offset=true')
+  return new Promise((resolve, reject) => {
+    const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
+    child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)))
+    child.on('close', () => {
+      const rows: Array<{ key: string; partition: number; offset: bigint }> = []
+      for (const line of out.split('\n')) {
+        const m = /Partition:(\d+)\s+Offset:(\d+)\s+(\S+)/.exec(line)
+        if (m !== null) rows.push({ partition: Number(m[1]), offset: BigInt(m[2]), key: m[3] })
+      }
+      if (rows.length === 0 && out.trim() !== '') reject(new Error(`unexpected ConsoleConsumer output: ${out.slice(0, 300)}\n${err}`))
+      else resolve(rows)
+    })
+  })
 }
 
 export interface Spawned {
