@@ -205,7 +205,8 @@ export class DedupWorker {
       uniqueAt.push(b)
     })
     const rejected: Rejected[] = []
-    for (let k = 0; k < slab.count; k++) if (r.status[k] !== SlabStatus.Keyed) rejected.push({ message: messages[k], error: rejectReason(slab, k).reason })
+    const reasons = new Map(slab.reasons)
+    for (let k = 0; k < slab.count; k++) if (r.status[k] !== SlabStatus.Keyed) rejected.push({ message: messages[k], error: rejectReason(slab, k, reasons).reason })
 
     await this.deliver(messages, stamp, unique, rejected)
     this.counts.messages += messages.length

@@ -93,6 +93,7 @@ export class EventChecker {
     if ('forwarder' in this.target) return this.forward(slab, this.target.forwarder)
     const { store, sink } = this.target
     const r = slab.results
+    const reasons = new Map(slab.reasons)
     const arrival = (this.lastArrival = Math.max(this.lastArrival, (this.options.now ?? Date.now)()))
     let b = 0
     for (let k = 0; k < slab.count; k++) {
@@ -109,7 +110,7 @@ export class EventChecker {
     let wrote = false
     for (let k = 0; k < slab.count; k++) {
       if (r.status[k] !== SlabStatus.Keyed) {
-        outcomes.push(rejection(slab, k))
+        outcomes.push(rejection(slab, k, reasons))
         continue
       }
       const key = digestHex(r.digests.subarray(k * 16, k * 16 + 16))
@@ -140,11 +141,12 @@ export class EventChecker {
   /** serve --to kafka: every valid event to the raw topic, acknowledged as a whole. */
   private async forward(slab: Slab, forwarder: KafkaForwarder): Promise<EventOutcome[]> {
     const r = slab.results
+    const reasons = new Map(slab.reasons)
     const outcomes: EventOutcome[] = []
     const events: ForwardedEvent[] = []
     for (let k = 0; k < slab.count; k++) {
       if (r.status[k] !== SlabStatus.Keyed) {
-        outcomes.push(rejection(slab, k))
+        outcomes.push(rejection(slab, k, reasons))
         continue
       }
       const key = digestHex(r.digests.subarray(k * 16, k * 16 + 16))
@@ -158,7 +160,7 @@ export class EventChecker {
   }
 }
 
-function rejection(slab: Slab, k: number): EventOutcome {
-  const { reason, notJson } = rejectReason(slab, k)
+function rejection(slab: Slab, k: number, reasons: ReadonlyMap<number, string>): EventOutcome {
+  const { reason, notJson } = rejectReason(slab, k, reasons)
   return { status: 'rejected', code: notJson ? 400 : 422, error: reason }
 }
