@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './redis-server.js'
+import { stopChild } from './child.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 const POM = join(ROOT, 'kafka/pom.xml')
@@ -152,15 +153,7 @@ export class KafkaBroker {
   private end(signal: NodeJS.Signals): Promise<void> {
     const child = this.child
     this.child = null
-    if (child === null || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-    return new Promise((resolve) => {
-      const force = setTimeout(() => child.kill('SIGKILL'), 30_000)
-      child.once('exit', () => {
-        clearTimeout(force)
-        resolve()
-      })
-      child.kill(signal)
-    })
+    return stopChild(child, signal, 30_000)
   }
 
   /** Stops the broker and removes its folder. */

@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { stopChild } from './child.js'
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
 
@@ -115,11 +116,7 @@ export class RedisServer {
   private end(signal: NodeJS.Signals): Promise<void> {
     const child = this.child
     this.child = null
-    if (child === null || child.exitCode !== null) return Promise.resolve()
-    return new Promise((resolve) => {
-      child.once('exit', () => resolve())
-      child.kill(signal)
-    })
+    return stopChild(child, signal)
   }
 
   /** Stops the server and removes its folder. */
