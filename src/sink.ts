@@ -9,6 +9,8 @@ export interface Sink {
   flush(): Promise<void>
   /** Resolves once everything flushed so far has been written to the destination (serve acknowledges after this). */
   written(): Promise<void>
+  /** The destination's error, once it failed (then nothing more can be written); null while it works. */
+  readonly failure: Error | null
   /** Flushes and closes (a file) or just flushes (stdout). */
   close(): Promise<void>
 }

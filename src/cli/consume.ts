@@ -2,7 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createWriteStream, openSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { addKafkaOptions, addKeyOptions, addStoreOptions, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
+import { addKafkaOptions, addKeyOptions, addStoreOptions, coreOptionsOf, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
+import { jsonLog, onStopSignals } from './process-edges.js'
 import { parseDuration, parsePositiveInt } from './parse.js'
 import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
@@ -65,7 +66,7 @@ Example:
 }
 
 export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<number> {
-  const log = (record: Record<string, unknown>) => void io.stderr.write(JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n')
+  const log = jsonLog(io)
   if (opts.backend !== 'redis') throw new UsageError('consume needs --backend redis: the workers of a group share one memory of keys, which also records where each key was first seen')
   const toFile = opts.out !== undefined
   if (toFile && opts.to === 'kafka') throw new UsageError('--out writes a file; --to kafka writes --out-topic: choose one')
@@ -98,8 +99,8 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
         sessionTimeoutMs: opts.sessionTimeout,
         ...(opts.instanceId !== undefined ? { instanceId: opts.instanceId } : {}),
       },
-      keying: { keyFields: opts.key, allowMissing: opts.allowMissing === true, timeField: opts.clock === 'event' ? opts.timeField : null },
-      clock: opts.clock,
+      // Messages are whole events: no batch of them inside a message, so no limit of its own beyond Kafka's.
+      core: coreOptionsOf({ ...opts, maxEventBytes: Number.MAX_SAFE_INTEGER }),
       output,
       batchSize: opts.batchSize,
       lingerMs: opts.linger,
@@ -108,15 +109,11 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
     store,
   )
   log({ level: 'info', msg: 'consuming', brokers: opts.brokers.join(','), topic: opts.topic, group: opts.group, to: toFile ? opts.out : opts.outTopic, backend: store.name })
-  let signals = 0
-  for (const name of ['SIGINT', 'SIGTERM']) {
-    io.signals.on(name, () => {
-      // A second signal: go now; the batch in hand was not committed and will be delivered again.
-      if (++signals > 1) process.exit(name === 'SIGINT' ? 130 : 143)
-      log({ level: 'info', msg: 'stopping', reason: name })
-      worker.stop()
-    })
-  }
+  // A second signal: go now; the batch in hand was not committed and will be delivered again.
+  onStopSignals(io, (name) => {
+    log({ level: 'info', msg: 'stopping', reason: name })
+    worker.stop()
+  })
   const progress = setInterval(() => log({ level: 'info', msg: 'progress', ...worker.counts }), 10_000)
   try {
     await worker.run()

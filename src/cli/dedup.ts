@@ -16,6 +16,7 @@ import { parseBytes, parseCount } from './parse.js'
 import { addKeyOptions, addStoreOptions, openStore, type BackendOptions } from './shared-options.js'
 import { availableParallelism } from 'node:os'
 import { EXIT, SIGNAL_EXIT } from './errors.js'
+import { onStopSignals } from './process-edges.js'
 import type { CliIo } from './io.js'
 
 export interface DedupOptions extends BackendOptions {
@@ -160,18 +161,16 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   )
 
   let signal: string | null = null
-  const onSignal = (name: string) => () => {
-    if (signal !== null) {
-      // A second signal: the first is still waiting (typically on a reader that stopped reading).
-      // Exit at once without saving --state: a rerun may deliver some events again, but loses none.
-      say(`kion-dedup: second ${name}: exiting now${opts.state !== undefined ? `; state not saved to ${opts.state}` : ''}\n`)
-      process.exit(SIGNAL_EXIT[name])
-    }
-    signal = name
-    pipeline!.stop(`received ${name}`)
-  }
-  const handlers = (['SIGINT', 'SIGTERM'] as const).map((name) => [name, onSignal(name)] as const)
-  handlers.forEach(([name, h]) => io.signals.on(name, h))
+  const unhookSignals = onStopSignals(
+    io,
+    (name) => {
+      signal = name
+      pipeline!.stop(`received ${name}`)
+    },
+    // The first is still waiting (typically on a reader that stopped reading). Exit at once without
+    // saving --state: a rerun may deliver some events again, but loses none.
+    (name) => say(`kion-dedup: second ${name}: exiting now${opts.state !== undefined ? `; state not saved to ${opts.state}` : ''}\n`),
+  )
 
   /** Output closed, state saved, summary out: the end of every run whose output was delivered. */
   const finish = async (summary: Summary) => {
@@ -207,7 +206,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     return EXIT.ok
   } finally {
     bar?.stop()
-    handlers.forEach(([name, h]) => io.signals.off(name, h))
+    unhookSignals()
     for (const s of owned) if (!s.writableEnded) s.end()
     await store.close()
     if (outputClosed) io.stdout.destroy()

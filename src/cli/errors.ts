@@ -6,6 +6,7 @@ import { SourceError } from '../source/file-source.js'
 import { StoreFailure } from '../pipeline/dedup-pipeline.js'
 import { RedisStartError, RedisUnavailableError, RedisCommandError } from '../store/redis/index.js'
 import { KafkaUnavailableError } from '../kafka/client.js'
+import { DedupError, DedupOptionsError } from '../errors.js'
 
 export const EXIT = {
   ok: 0,
@@ -24,14 +25,14 @@ export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 export class UsageError extends Error {}
 
 export function exitStatusFor(e: unknown): number {
-  if (e instanceof UsageError || e instanceof InvalidArgumentError) return EXIT.usage
+  if (e instanceof UsageError || e instanceof DedupOptionsError || e instanceof InvalidArgumentError) return EXIT.usage
   return EXIT.failure
 }
 
 /** One line for people: known errors without a stack. */
 export function describeError(e: unknown): string {
   if (e instanceof StoreFailure) return resumeAdvice(e)
-  if (e instanceof RedisStartError || e instanceof KafkaUnavailableError || e instanceof InputError || e instanceof StateFileError || e instanceof SourceError || e instanceof UsageError) return e.message
+  if (e instanceof RedisStartError || e instanceof KafkaUnavailableError || e instanceof InputError || e instanceof StateFileError || e instanceof SourceError || e instanceof UsageError || e instanceof DedupError) return e.message
   const err = e as NodeJS.ErrnoException
   if (err && typeof err.code === 'string' && err.path) return `${err.code === 'ENOENT' ? 'no such file' : err.code}: ${err.path}`
   return err instanceof Error ? err.message : String(e)

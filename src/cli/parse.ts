@@ -1,14 +1,11 @@
 /** @module Option value parsers; each error lists what is valid. */
 import { InvalidArgumentError } from 'commander'
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+import { durationMs } from '../core/duration.js'
 
 /** "7d", "36h", "90m", "30s", "500ms" → milliseconds. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim())
-  if (m === null) throw new InvalidArgumentError(`expected a duration such as 7d, 36h, 90m, 30s or 500ms, got "${text}"`)
-  const ms = Number(m[1]) * UNITS[m[2]]
-  if (!(ms > 0)) throw new InvalidArgumentError(`the duration must be positive, got "${text}"`)
+  const ms = durationMs(text)
+  if (typeof ms === 'string') throw new InvalidArgumentError(ms)
   return ms
 }
 

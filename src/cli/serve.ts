@@ -1,15 +1,15 @@
 /** @module `kion-dedup serve`: the same key, window and stores as the main job, behind HTTP. */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createWriteStream, openSync } from 'node:fs'
-import { addKafkaOptions, addKeyOptions, addStoreOptions, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
-import { parseBytes } from './parse.js'
-import { EXIT, SIGNAL_EXIT, UsageError } from './errors.js'
+import { addKafkaOptions, addKeyOptions, addStoreOptions, coreOptionsOf, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
+import { parseBytes, parsePositiveInt } from './parse.js'
+import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
+import { jsonLog, onStopSignals, type Log } from './process-edges.js'
 import { saveState } from '../store/memory/index.js'
 import { StreamSink } from '../sink/index.js'
-import { EventChecker, type CheckerOptions } from '../serve/event-checker.js'
-import { KafkaForwarder } from '../sink/kafka-forwarder.js'
-import { KafkaUnavailableError } from '../kafka/client.js'
+import type { CoreOptions } from '../core/dedup-core.js'
+import { LocalBackend } from '../serve/local-backend.js'
 import { DedupHttpServer } from '../serve/http-server.js'
 import { ServeMetrics } from '../serve/metrics.js'
 
@@ -22,6 +22,7 @@ interface ServeCliOptions extends BackendOptions, KafkaCliOptions {
   maxEventBytes: number
   allowMissing?: boolean
   logRequests?: boolean
+  kafkaProducers: number
 }
 
 function parsePort(text: string): number {
@@ -40,6 +41,7 @@ export function serveCommand(io: CliIo, done: (status: number) => void): Command
     .addOption(new Option('--max-body <size>', 'largest request body; a larger one is answered 413 without being read').argParser(parseBytes).default(1024 * 1024, '1m'))
     .addOption(new Option('--max-event-bytes <size>', 'longest event accepted in a batch').argParser(parseBytes).default(1024 * 1024, '1m'))
     .option('--log-requests', 'log one line per request (off: at thousands of requests a second it is noise)')
+    .addOption(new Option('--kafka-producers <n>', 'with --to kafka: sends in flight at once, each on its own idempotent producer').argParser(parsePositiveInt).default(3))
   addKeyOptions(cmd)
   addKafkaOptions(cmd, io.env)
   return addStoreOptions(cmd, io.env)
@@ -66,9 +68,8 @@ Examples:
 }
 
 export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number> {
-  const log = (record: Record<string, unknown>) => void io.stderr.write(JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n')
-  const checkerOptions = { keying: { keyFields: opts.key, allowMissing: opts.allowMissing === true, timeField: opts.clock === 'event' ? opts.timeField : null }, clock: opts.clock, maxEventBytes: opts.maxEventBytes }
-  if (opts.to === 'kafka') return runForwarder(opts, io, log, checkerOptions)
+  const log = jsonLog(io)
+  if (opts.to === 'kafka') return runForwarder(opts, io, log, coreOptionsOf(opts))
   // Redis (when asked for) first: a backend that cannot be used fails before anything listens.
   // A server outlives Redis outages: it recovers in-process once Redis is back (the CLI stops instead).
   const { store, exact } = await openStore(opts, { recover: true })
@@ -76,12 +77,10 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   const out = toStdout ? io.stdout : createWriteStream(opts.out, { fd: openSync(opts.out, 'a') })
   const sink = new StreamSink(out, !toStdout)
   const metrics = new ServeMetrics()
-  const checker = new EventChecker(checkerOptions, { store, sink })
   let fatal: ((e: Error) => void) | null = null
   const server = new DedupHttpServer(
-    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => sink.failure === null, onFatal: (e) => fatal?.(e) },
-    checker,
-    store,
+    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, onFatal: (e) => fatal?.(e) },
+    new LocalBackend(coreOptionsOf(opts), store, sink),
     metrics,
   )
   const address = await server.listen().catch(async (e: unknown) => {
@@ -110,28 +109,22 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   return EXIT.ok
 }
 
-type Log = (record: Record<string, unknown>) => void
-
 /** Resolves with the first SIGINT/SIGTERM's name, or `error: ...` when the server reports a fatal error. */
 function untilStopped(io: CliIo, log: Log, onFatal: (fatal: (e: Error) => void) => void): Promise<string> {
   return new Promise<string>((resolve) => {
     onFatal((e) => resolve(`error: ${e.message}`))
-    let first: string | null = null
-    const on = (name: string) => () => {
-      if (first === null) return resolve((first = name))
-      // A second signal while requests still wait (on a backend that does not answer): go now.
-      log({ level: 'warn', msg: `second ${name}: exiting without waiting`, state_saved: false })
-      process.exit(SIGNAL_EXIT[name])
-    }
-    for (const name of ['SIGINT', 'SIGTERM']) io.signals.on(name, on(name))
+    // A second signal while requests still wait (on a backend that does not answer): go now.
+    onStopSignals(io, resolve, (name) => log({ level: 'warn', msg: `second ${name}: exiting without waiting`, state_saved: false }))
   })
 }
 
 /** serve --to kafka: the same HTTP API, each valid event forwarded to the raw topic instead of checked here. */
-async function runForwarder(opts: ServeCliOptions, io: CliIo, log: Log, checkerOptions: CheckerOptions): Promise<number> {
+async function runForwarder(opts: ServeCliOptions, io: CliIo, log: Log, coreOptions: CoreOptions): Promise<number> {
   if (opts.backend !== 'memory' || opts.state !== undefined || opts.approx === true) throw new UsageError('serve --to kafka checks nothing itself: the store options belong to `consume`')
   if (opts.out !== '-') throw new UsageError('serve --to kafka writes to the raw topic, not --out: `consume --out` writes the unique events')
-  const forwarder = new KafkaForwarder({ brokers: opts.brokers, clientId: 'kion-dedup-serve', timeoutMs: opts.kafkaTimeout, compression: opts.compression }, opts.topic, opts.kafkaTimeout)
+  // Loaded here only: the Kafka client is large, and no other serve needs it.
+  const [{ KafkaForwarder }, { KafkaBackend }, { KafkaUnavailableError }] = await Promise.all([import('../kafka/forwarder.js'), import('../serve/kafka-backend.js'), import('../kafka/client.js')])
+  const forwarder = new KafkaForwarder({ brokers: opts.brokers, clientId: 'kion-dedup-serve', timeoutMs: opts.kafkaTimeout, compression: opts.compression }, opts.topic, opts.kafkaTimeout, opts.kafkaProducers)
   // The broker first, as with Redis: a server that cannot forward fails before it listens.
   try {
     await forwarder.ready()
@@ -141,9 +134,8 @@ async function runForwarder(opts: ServeCliOptions, io: CliIo, log: Log, checkerO
   }
   const metrics = new ServeMetrics()
   const server = new DedupHttpServer(
-    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, sinkOk: () => true, onFatal: () => {} },
-    new EventChecker(checkerOptions, { forwarder }),
-    forwarder,
+    { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, onFatal: () => {} },
+    new KafkaBackend(coreOptions, forwarder),
     metrics,
   )
   const address = await server.listen().catch(async (e: unknown) => {
@@ -158,4 +150,3 @@ async function runForwarder(opts: ServeCliOptions, io: CliIo, log: Log, checkerO
   log({ level: 'info', msg: 'stopped', accepted: metrics.events.accepted, rejected: metrics.events.rejected })
   return EXIT.ok
 }
-

@@ -1,13 +1,12 @@
 /** @module The key, window and store options (--backend and its settings), shared by every command that deduplicates. */
 import { Option, type Command } from 'commander'
 import type { Store } from '../store.js'
-import type { Clock } from '../pipeline/dedup-pipeline.js'
-import { MemoryStore, loadState } from '../store/memory/index.js'
-import { ApproxStore } from '../store/approx/index.js'
-import { openRedisStore, type RedisLayoutName } from '../store/redis/index.js'
+import type { Clock, CoreOptions } from '../core/dedup-core.js'
+import type { MemoryStore } from '../store/memory/index.js'
+import type { RedisLayoutName } from '../store/redis/index.js'
+import { openStore as openStoreFor, type StoreOptions } from '../store/open.js'
 import { parseDuration, parseFieldList, parseProbability } from './parse.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
-import { UsageError } from './errors.js'
 import { InvalidArgumentError } from 'commander'
 import { parseBrokers, type Compression } from '../kafka/client.js'
 
@@ -106,31 +105,29 @@ export function addKafkaOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
 export const DEFAULT_BROKERS = '127.0.0.1:9092'
 export const DEFAULT_RAW_TOPIC = 'kion.events.raw'
 
-/** Opens the store the options name; for Redis, connects before anything else happens, so a bad Redis fails a run before any output. */
-export async function openStore(o: BackendOptions, server: { recover?: boolean | 'occurrences' } = {}): Promise<{ store: Store; exact: MemoryStore | null }> {
-  if (o.backend === 'redis') {
-    if (o.approx === true) throw new UsageError('--approx works with the memory backend only')
-    if (o.state !== undefined) throw new UsageError('--state works with the memory backend only: Redis keeps the keys itself')
-    const store = await openRedisStore({
-      url: o.redisUrl,
-      cluster: o.redisCluster === true,
-      layout: o.redisLayout,
-      prefix: o.keyPrefix,
-      windowMs: o.window,
-      clock: o.clock,
-      buckets: o.redisBuckets,
-      sets: o.redisSets,
-      retryMs: o.redisRetry,
-      resume: o.redisResume,
-      recover: server.recover,
-      keyDescription: `key=${o.key.join(',')}${o.clock === 'event' ? ` time-field=${o.timeField}` : ''}`,
-    })
-    return { store, exact: null }
+/** The store options of a command line, as the store (and the library) takes them. */
+export function storeOptionsOf(o: BackendOptions, recover?: boolean | 'occurrences'): StoreOptions {
+  return {
+    backend: o.backend,
+    windowMs: o.window,
+    clock: o.clock,
+    keyFields: o.key,
+    timeField: o.timeField,
+    firstSeen: o.firstSeen,
+    approx: o.approx === true,
+    fpRate: o.fpRate,
+    state: o.state,
+    redis: { url: o.redisUrl, cluster: o.redisCluster === true, layout: o.redisLayout, prefix: o.keyPrefix, sets: o.redisSets, buckets: o.redisBuckets, retryMs: o.redisRetry, resume: o.redisResume },
+    recover,
   }
-  if (o.redisResume !== undefined) throw new UsageError('--redis-resume needs --backend redis')
-  if (o.approx === true && o.state !== undefined) throw new UsageError('--state works with the exact store only, not with --approx')
-  if (o.approx === true) return { store: new ApproxStore({ windowMs: o.window, fpRate: o.fpRate }), exact: null }
-  const exact = new MemoryStore({ windowMs: o.window, keepFirstSeen: o.firstSeen })
-  if (o.state !== undefined) loadState(o.state, exact, o.key, o.clock)
-  return { store: exact, exact }
+}
+
+/** Opens the store the options name (see store/open.ts); for Redis, connects before anything else happens. */
+export function openStore(o: BackendOptions, server: { recover?: boolean | 'occurrences' } = {}): Promise<{ store: Store; exact: MemoryStore | null }> {
+  return openStoreFor(storeOptionsOf(o, server.recover))
+}
+
+/** What the core needs to frame and key: the key fields, the clock and the longest event. */
+export function coreOptionsOf(o: BackendOptions & { allowMissing?: boolean; maxEventBytes: number }): CoreOptions {
+  return { keying: { keyFields: o.key, allowMissing: o.allowMissing === true, timeField: o.clock === 'event' ? o.timeField : null }, clock: o.clock, maxEventBytes: o.maxEventBytes }
 }

@@ -7,15 +7,12 @@
 import { Producer, ProduceAcks, type MessageToProduce } from '@platformatic/kafka'
 import { fsync as fsyncCallback } from 'node:fs'
 import { promisify } from 'node:util'
-import { compactJson } from '../framing/compact.js'
-import { digestHex } from '../key/canonical.js'
-import { Slab, SlabStatus } from '../key/slab.js'
-import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
-import { SlabCollector, rejectReason } from '../key/slab-collector.js'
+import { DedupCore, type CoreOptions } from '../core/dedup-core.js'
+import { eventText, keyHex } from '../core/settle.js'
 import { baseOptions, chunkBySize, errorText, type OutMessage } from '../kafka/client.js'
 import type { StreamSink } from '../sink/stream-sink.js'
 import { KafkaSource, type GroupStamp, type KafkaSourceOptions, type RawMessage, type SourceBatch } from '../source/kafka-source.js'
-import { SAME_OCCURRENCE, newKeyBatch, type KeyBatch, type Store } from '../store.js'
+import { SAME_OCCURRENCE, type Store } from '../store.js'
 
 export type WorkerOutput =
   | { kind: 'kafka'; topic: string; rejectsTopic: string; transactionalId: string }
@@ -24,8 +21,7 @@ export type WorkerOutput =
 
 export interface WorkerOptions {
   source: KafkaSourceOptions
-  keying: KeyingOptions
-  clock: 'ingest' | 'event'
+  core: CoreOptions
   output: WorkerOutput
   batchSize: number
   lingerMs: number
@@ -54,9 +50,7 @@ const fsync = promisify(fsyncCallback)
 
 export class DedupWorker {
   readonly counts: WorkerCounts = { messages: 0, unique: 0, duplicate: 0, rejected: 0, redelivered: 0, refetched: 0, batches: 0, restarts: 0 }
-  private readonly keyer: SpanKeyer
-  private readonly slab = new Slab(1 << 20, 1024)
-  private batch: KeyBatch = newKeyBatch(1024)
+  private readonly core: DedupCore
   private producer: Producer<Buffer, Buffer, Buffer, Buffer> | null = null
   private source: KafkaSource | null = null
   private stopping = false
@@ -68,7 +62,7 @@ export class DedupWorker {
     private readonly store: Store,
   ) {
     if (store.remembersOccurrences !== true) throw new Error(`${store.name} cannot remember where a key was first seen; consume needs the Redis store`)
-    this.keyer = new SpanKeyer(options.keying)
+    this.core = new DedupCore(options.core, store)
   }
 
   /** Finishes the batch in hand (output and offsets committed), then run() resolves. */
@@ -160,64 +154,56 @@ export class DedupWorker {
   }
 
   private async process({ messages, stamp }: SourceBatch): Promise<void> {
-    const slab = this.slab
-    slab.reset()
-    const collector = new SlabCollector(slab, this.keyer)
-    messages.forEach((m) => {
-      if (m.value === undefined || m.value === null || m.value.length === 0) {
-        collector.reject(Buffer.alloc(0), 0, 0, 'empty message (no value)')
-      } else collector.event(m.value)
-    })
-    this.keyer.keyRange(slab.bytes, slab.starts, slab.ends, slab.results, 0, slab.count, slab.reasons)
-    const r = slab.results
-    if (this.batch.times.length < slab.count) this.batch = newKeyBatch(slab.count)
-    const batch = this.batch
-    const occurrences: string[] = []
-    const keyed: number[] = []
-    for (let k = 0; k < slab.count; k++) {
-      if (r.status[k] !== SlabStatus.Keyed) continue
-      const m = messages[k]
-      const b = keyed.length
-      batch.digests.set(r.digests.subarray(k * 16, k * 16 + 16), b * 16)
-      // Ingest time is when serve wrote the event to the raw topic, not when this worker reads it.
-      batch.times[b] = this.options.clock === 'event' ? r.times[k] : Number(m.timestamp)
-      batch.ordinals[b] = 0
-      occurrences.push(`${m.topic}/${m.partition}/${m.offset}`)
-      keyed.push(k)
-    }
-    batch.count = keyed.length
-    batch.occurrences = occurrences
-    if (batch.count > 0) await this.store.check(batch)
-
-    const unique: OutMessage[] = []
-    const uniqueAt: number[] = []
-    keyed.forEach((k, b) => {
-      const first = batch.firstSeen[b]
-      if (first !== 0 && first !== SAME_OCCURRENCE) {
-        this.counts.duplicate++
-        return
+    const core = this.core
+    const work = core.acquire()
+    try {
+      for (const m of messages) {
+        if (m.value === undefined || m.value === null || m.value.length === 0) work.collector.reject(Buffer.alloc(0), 0, 0, 'empty message (no value)')
+        else core.collect(work, m.value, true)
       }
-      if (first === SAME_OCCURRENCE) this.counts.redelivered++
-      const m = messages[k]
-      // The event's own text, without the whitespace around it (a producer other than serve may add a newline).
-      const value = r.compact[k] === 1 ? Buffer.from(compactJson(slab.bytes, slab.starts[k], slab.ends[k])) : slab.bytes.subarray(slab.starts[k], slab.ends[k])
-      unique.push({ topic: '', key: Buffer.from(digestHex(r.digests.subarray(k * 16, k * 16 + 16)), 'latin1'), value, timestamp: m.timestamp })
-      uniqueAt.push(b)
-    })
-    const rejected: Rejected[] = []
-    const reasons = new Map(slab.reasons)
-    for (let k = 0; k < slab.count; k++) if (r.status[k] !== SlabStatus.Keyed) rejected.push({ message: messages[k], error: rejectReason(slab, k, reasons).reason })
+      core.key(work)
+      // Ingest time is when serve wrote the event to the raw topic, not when this worker reads it.
+      // Each key goes with where it was read, so a redelivery of an uncommitted batch is told from a duplicate.
+      const batch = await core.check(
+        work,
+        (k) => Number(messages[k].timestamp),
+        null,
+        (k) => `${messages[k].topic}/${messages[k].partition}/${messages[k].offset}`,
+      )
+      const slab = work.slab
+      const counts = this.counts
+      const unique: OutMessage[] = []
+      const rejected: Rejected[] = []
+      const delivered = new Set<number>()
+      let b = 0
+      core.settle(work, {
+        unique(k, first) {
+          if (first === SAME_OCCURRENCE) counts.redelivered++
+          delivered.add(b++)
+          // A view into the slab: it is released only after delivery.
+          unique.push({ topic: '', key: Buffer.from(keyHex(slab, k), 'latin1'), value: eventText(slab, k), timestamp: messages[k].timestamp })
+        },
+        duplicate() {
+          b++
+          counts.duplicate++
+        },
+        rejected(k, { reason }) {
+          rejected.push({ message: messages[k], error: reason })
+        },
+      })
 
-    await this.deliver(messages, stamp, unique, rejected)
-    this.counts.messages += messages.length
-    this.counts.unique += unique.length
-    this.counts.rejected += rejected.length
-    this.counts.batches++
-    this.counts.refetched = this.skippedBefore + (this.source?.skipped ?? 0)
-    // Committed: the occurrences are no longer needed (a leftover only expires with the window).
-    if (this.store.release !== undefined && uniqueAt.length > 0) {
-      const released = new Set(uniqueAt)
-      await this.store.release(batch, (b) => released.has(b)).catch((e: unknown) => this.options.log({ level: 'warn', msg: 'could not release occurrences', error: errorText(e) }))
+      await this.deliver(messages, stamp, unique, rejected)
+      counts.messages += messages.length
+      counts.unique += unique.length
+      counts.rejected += rejected.length
+      counts.batches++
+      counts.refetched = this.skippedBefore + (this.source?.skipped ?? 0)
+      // Committed: the occurrences are no longer needed (a leftover only expires with the window).
+      if (this.store.release !== undefined && delivered.size > 0) {
+        await this.store.release(batch, (i) => delivered.has(i)).catch((e: unknown) => this.options.log({ level: 'warn', msg: 'could not release occurrences', error: errorText(e) }))
+      }
+    } finally {
+      core.release(work)
     }
   }
 

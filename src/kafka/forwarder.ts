@@ -4,7 +4,7 @@
  * producer). Requests that arrive while a send is in flight travel together in the next one.
  */
 import { Producer, ProduceAcks } from '@platformatic/kafka'
-import { baseOptions, chunkBySize, errorText, type KafkaConnection, type OutMessage } from '../kafka/client.js'
+import { baseOptions, chunkBySize, errorText, type KafkaConnection, type OutMessage } from './client.js'
 
 export interface ForwardedEvent {
   /** The key digest, as 32 hex characters: every copy of an event gets the same partition. */
@@ -23,18 +23,18 @@ interface Waiting {
 }
 
 /**
- * Sends in flight at once, each on a producer of its own: @platformatic/kafka 1.35 numbers an
- * idempotent producer's batches when a send starts, and two sends in flight on one producer to
- * one partition arrive out of order (OUT_OF_ORDER_SEQUENCE_NUMBER). Order between copies of an
- * event does not matter to the workers, so separate producers may overlap; requests queue
- * behind them and go together in the next free one.
+ * Sends in flight at once (serve --kafka-producers), each on a producer of its own: @platformatic/kafka
+ * 1.35 numbers an idempotent producer's batches when a send starts, and two sends in flight on one
+ * producer to one partition arrive out of order (OUT_OF_ORDER_SEQUENCE_NUMBER). Order between
+ * copies of an event does not matter to the workers, so separate producers may overlap; requests
+ * queue behind them and go together in the next free one.
  */
-const PRODUCERS = Math.max(1, Math.floor(Number(process.env.KION_KAFKA_PRODUCERS ?? 3)) || 3)
+export const DEFAULT_PRODUCERS = 3
 
 export class KafkaForwarder {
   readonly name = 'kafka'
   /** Producers not sending now (null: to be created on use). */
-  private idle: Array<Producer<Buffer, Buffer, Buffer, Buffer> | null> = Array.from({ length: PRODUCERS }, () => null)
+  private idle: Array<Producer<Buffer, Buffer, Buffer, Buffer> | null>
   private queue: Waiting[] = []
   /** Sends in flight, for close() to wait for. */
   private readonly sending = new Set<Promise<unknown>>()
@@ -48,7 +48,10 @@ export class KafkaForwarder {
     private readonly topic: string,
     /** How long a request waits for the broker before it is answered 503. */
     private readonly deadlineMs: number,
-  ) {}
+    producers = DEFAULT_PRODUCERS,
+  ) {
+    this.idle = Array.from({ length: producers }, () => null)
+  }
 
   private newProducer(): Producer<Buffer, Buffer, Buffer, Buffer> {
     return new Producer<Buffer, Buffer, Buffer, Buffer>({

@@ -40,15 +40,3 @@ export class SlabCollector implements FrameHandler {
 function isWhiteSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
 }
-
-/**
- * Why event `k` of a keyed slab was rejected, with the byte of the event where its JSON broke.
- * `reasons`: the slab's reasons by event, built once per slab (a lookup per reject would make a
- * batch of many rejects quadratic).
- */
-export function rejectReason(slab: Slab, k: number, reasons: ReadonlyMap<number, string>): { reason: string; notJson: boolean } {
-  const reason = reasons.get(k) ?? 'rejected'
-  const notJson = reason.startsWith('invalid JSON') || reason.startsWith('event longer')
-  const at = slab.results.errorAt[k]
-  return { reason: notJson && at > 0 ? `${reason} (byte ${at} of the event)` : reason, notJson }
-}

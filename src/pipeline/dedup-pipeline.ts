@@ -1,10 +1,7 @@
 /** @module The pipeline: sources → framing → key → store → sink, with listeners beside it. Used by the CLI and, later, by serve. */
 import type { FrameHandler, Framer, InputFormat } from '../framing.js'
-import { NdjsonFramer } from '../framing/ndjson-framer.js'
-import { JsonFramer } from '../framing/json-framer.js'
 import { detectFormat } from '../framing/detect.js'
-import { compactJson } from '../framing/compact.js'
-import { digestHex } from '../key/canonical.js'
+import { openFramer } from '../framing/open.js'
 import { Slab, SlabStatus } from '../key/slab.js'
 import { InlineKeyer, SpanKeyer, type Keyer, type KeyingOptions } from '../key/keyer.js'
 import { WorkerKeyer } from '../key/worker-keyer.js'
@@ -13,8 +10,10 @@ import { newKeyBatch, FIRST_SEEN_EARLIER_RUN } from '../store.js'
 import type { Sink } from '../sink.js'
 import type { Source } from '../source/file-source.js'
 import type { EventPlace, PipelineListener, Summary } from '../report.js'
+import type { Clock } from '../core/dedup-core.js'
+import { eventText, fillKeyBatch, keyHex, settleSlab } from '../core/settle.js'
 
-export type Clock = 'ingest' | 'event'
+export type { Clock }
 
 /** The store failed a check. Every event before `resumeAt` was delivered or reported a duplicate; none from it on was. */
 export class StoreFailure extends Error {
@@ -41,7 +40,6 @@ export interface PipelineOptions {
 }
 
 const STOP = Symbol('stop')
-const NO_REASONS: ReadonlyMap<number, string> = new Map()
 const IDLE = Symbol('idle')
 const IDLE_MS = 1
 /** A slab goes to keying once it holds this much (or at the end of a source, or when input pauses). */
@@ -229,9 +227,7 @@ export class DedupPipeline implements FrameHandler {
 
   private newFramer(format: InputFormat, name: string): Framer {
     this.formats.push({ source: name, format })
-    return format === 'ndjson'
-      ? new NdjsonFramer(this, name, this.options.maxEventBytes)
-      : new JsonFramer(this.inlineKeyer.sharedScanner, this, name, this.options.maxEventBytes)
+    return openFramer(format, this.inlineKeyer.sharedScanner, this, name, this.options.maxEventBytes)
   }
 
   // FrameHandler: called synchronously by the framer, in input order.
@@ -322,19 +318,9 @@ export class DedupPipeline implements FrameHandler {
   /** Fills the slab's key batch and starts its check (a synchronous store answers at once). */
   private submitCheck(slab: Slab): { batch: KeyBatch; checking: void | Promise<void> } {
     const r = slab.results
-    const batch = this.batchFor(slab)
-    let b = 0
-    for (let k = 0; k < slab.count; k++) {
-      if (r.status[k] !== SlabStatus.Keyed) continue
-      const from = k * 16
-      const to = b * 16
-      for (let x = 0; x < 16; x++) batch.digests[to + x] = r.digests[from + x]
-      batch.times[b] = this.options.clock === 'event' ? r.times[k] : slab.arrival
-      batch.ordinals[b] = slab.ordinals[k]
-      b++
-    }
-    batch.count = b
-    const checking = b > 0 ? this.store.check(batch) : undefined
+    const batch = fillKeyBatch(slab, this.batchFor(slab), this.options.clock === 'event' ? (k) => r.times[k] : slab.arrival, (k) => slab.ordinals[k])
+    this.batches.set(slab, batch)
+    const checking = batch.count > 0 ? this.store.check(batch) : undefined
     // Awaited when the slab's turn to be delivered comes; if an earlier slab failed, that turn never
     // comes, and its failure must not surface as an unhandled rejection.
     if (checking instanceof Promise) checking.catch(() => {})
@@ -343,47 +329,33 @@ export class DedupPipeline implements FrameHandler {
 
   /** Delivers a checked slab's events in order: unique ones to the sink, the rest to the listeners. */
   private async deliver(slab: Slab, batch: KeyBatch): Promise<void> {
-    const r = slab.results
-    const reasons = slab.reasons.length > 0 ? new Map(slab.reasons) : NO_REASONS
-    let b = 0
+    const { counts, listener, sink } = this
     const emitKey = this.options.emitKey
-    for (let k = 0; k < slab.count; k++) {
-      if (r.status[k] !== SlabStatus.Keyed) {
-        this.counts.rejected++
-        this.listener.reject?.(
-          {
-            type: 'reject',
-            ...this.placeOf(slab, k),
-            reason: withColumn(reasons.get(k) ?? 'rejected', slab.lines[k], r.errorAt[k]),
-            error_offset: slab.offsets[k] + r.errorAt[k],
-          },
-          slab.bytes.subarray(slab.starts[k], slab.ends[k]),
-        )
-        continue
-      }
-      const first = batch.firstSeen[b++]
-      if (first === 0) {
-        this.counts.unique++
-        if (r.compact[k] === 0 && !emitKey) {
-          this.sink.writeRange(slab.bytes, slab.starts[k], slab.ends[k])
-        } else {
-          let text: Buffer = r.compact[k] === 1 ? compactJson(slab.bytes, slab.starts[k], slab.ends[k]) : slab.bytes.subarray(slab.starts[k], slab.ends[k])
-          if (emitKey) text = withKey(text, digestHex(r.digests.subarray(k * 16, k * 16 + 16)))
-          this.sink.write(text)
-        }
-      } else {
-        this.counts.duplicate++
-        this.listener.duplicate?.({
+    const compact = slab.results.compact
+    settleSlab(slab, batch, {
+      unique: (k) => {
+        counts.unique++
+        // Unchanged bytes go straight from the slab: no view object per event.
+        if (compact[k] === 0 && !emitKey) sink.writeRange(slab.bytes, slab.starts[k], slab.ends[k])
+        else sink.write(emitKey ? withKey(eventText(slab, k), keyHex(slab, k)) : eventText(slab, k))
+      },
+      duplicate: (k, first) => {
+        counts.duplicate++
+        listener.duplicate?.({
           type: 'duplicate',
           ...this.placeOf(slab, k),
-          key: digestHex(r.digests.subarray(k * 16, k * 16 + 16)),
+          key: keyHex(slab, k),
           first_seen: first > 0 ? { event: first, source: this.sourceOf(first) } : first === FIRST_SEEN_EARLIER_RUN ? { earlier_run: true } : null,
         })
-      }
-    }
+      },
+      rejected: (k, { reason, errorAt }) => {
+        counts.rejected++
+        listener.reject?.({ type: 'reject', ...this.placeOf(slab, k), reason, error_offset: slab.offsets[k] + errorAt }, slab.bytes.subarray(slab.starts[k], slab.ends[k]))
+      },
+    })
     slab.reset()
-    await this.sink.flush()
-    if (this.listener.flush) await this.listener.flush()
+    await sink.flush()
+    if (listener.flush) await listener.flush()
   }
 
   private placeOf(slab: Slab, k: number): EventPlace {
@@ -413,11 +385,6 @@ function allPreset(slab: Slab): boolean {
   const preset = slab.results.preset
   for (let k = 0; k < slab.count; k++) if (preset[k] === 0) return false
   return true
-}
-
-/** On an NDJSON line, a JSON error's column (1-based) helps more than its byte offset. */
-function withColumn(reason: string, line: number, errorAt: number): string {
-  return line > 0 && reason.startsWith('invalid JSON') ? `${reason} (column ${errorAt + 1})` : reason
 }
 
 /** Adds `"_key":"<hex>"` as the object's last member; the rest of the text is unchanged. */

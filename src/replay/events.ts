@@ -1,13 +1,8 @@
-/** @module replay's input: events read through the CLI's own sources, framers and keyer, each with its key. */
-import type { Framer } from '../framing.js'
-import { NdjsonFramer } from '../framing/ndjson-framer.js'
-import { JsonFramer } from '../framing/json-framer.js'
-import { detectFormat } from '../framing/detect.js'
-import { compactJson } from '../framing/compact.js'
-import { digestHex } from '../key/canonical.js'
-import { Slab, SlabStatus } from '../key/slab.js'
-import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
-import { SlabCollector } from '../key/slab-collector.js'
+/** @module replay's input: events read through the CLI's own sources and the core's framing and keying, each with its key. */
+import { DedupCore } from '../core/dedup-core.js'
+import { eventText, keyHex } from '../core/settle.js'
+import type { KeyingOptions } from '../key/keyer.js'
+import { SlabStatus } from '../key/slab.js'
 import { openSources } from '../source/index.js'
 import type { Readable } from 'node:stream'
 
@@ -20,23 +15,19 @@ export interface ReplayEvent {
 
 /** Reads every event of the files (or stdin), keyed as the server will key them. */
 export async function loadEvents(files: readonly string[], stdin: Readable, keying: KeyingOptions): Promise<ReplayEvent[]> {
-  const keyer = new SpanKeyer(keying)
+  const core = new DedupCore({ keying, clock: 'ingest', maxEventBytes: 64 << 20 }, null)
   const events: ReplayEvent[] = []
   for (const source of openSources(files, stdin, () => {})) {
     const chunks: Buffer[] = []
     for await (const c of source.chunks()) chunks.push(Buffer.from(c))
-    const body = Buffer.concat(chunks)
-    const collector = new SlabCollector(new Slab(1 << 20, 1024), keyer)
-    const framer: Framer = detectFormat(body, true) === 'json' ? new JsonFramer(keyer.sharedScanner, collector, source.name, 64 << 20) : new NdjsonFramer(collector, source.name, 64 << 20)
-    framer.push(body)
-    framer.end()
-    const slab = collector.slab
-    keyer.keyRange(slab.bytes, slab.starts, slab.ends, slab.results, 0, slab.count, slab.reasons)
-    const r = slab.results
+    const work = core.acquire()
+    core.collect(work, Buffer.concat(chunks), false, source.name)
+    core.key(work)
+    const slab = work.slab
     for (let k = 0; k < slab.count; k++) {
-      const text = r.compact[k] === 1 ? compactJson(slab.bytes, slab.starts[k], slab.ends[k]) : Buffer.from(slab.bytes.subarray(slab.starts[k], slab.ends[k]))
-      events.push({ text, key: r.status[k] === SlabStatus.Keyed ? digestHex(r.digests.subarray(k * 16, k * 16 + 16)) : null })
+      events.push({ text: Buffer.from(eventText(slab, k)), key: slab.results.status[k] === SlabStatus.Keyed ? keyHex(slab, k) : null })
     }
+    core.release(work)
   }
   return events
 }

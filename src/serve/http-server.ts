@@ -1,8 +1,7 @@
-/** @module `serve`'s HTTP layer (node:http): routes, limits, answers; the work is EventChecker's. */
+/** @module `serve`'s HTTP layer (node:http): routes, limits, answers; the work is the backend's (local checker or Kafka forwarder). */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { StoreStats } from '../store.js'
-import { BodyError, OutputFailure, type EventChecker, type EventOutcome } from './event-checker.js'
+import { BodyError, OutputFailure, type EventOutcome, type ServeBackend } from './backend.js'
 import type { ServeMetrics } from './metrics.js'
 
 export interface HttpOptions {
@@ -13,17 +12,8 @@ export interface HttpOptions {
   logRequests: boolean
   /** Structured logging: one JSON object a line. */
   log: (record: Record<string, unknown>) => void
-  /** Whether the output can still be written (for /ready). */
-  sinkOk: () => boolean
   /** The output failed: nothing more can be acknowledged; the server must stop. */
   onFatal: (error: Error) => void
-}
-
-/** What answers /ready and feeds /metrics: the store, or the Kafka producer of serve --to kafka. */
-export interface Backend {
-  readonly name: string
-  ready?(): Promise<void>
-  stats?(): StoreStats
 }
 
 const ROUTES: Record<string, string> = { '/event': 'POST', '/events': 'POST', '/health': 'GET', '/ready': 'GET', '/metrics': 'GET' }
@@ -65,8 +55,7 @@ export class DedupHttpServer {
 
   constructor(
     private readonly options: HttpOptions,
-    private readonly checker: EventChecker,
-    private readonly backend: Backend,
+    private readonly backend: ServeBackend,
     private readonly metrics: ServeMetrics,
   ) {
     this.server = createServer((req, res) => void this.handle(req, res))
@@ -152,7 +141,7 @@ export class DedupHttpServer {
     }
     let outcomes: EventOutcome[]
     try {
-      outcomes = await this.checker.check(body, single)
+      outcomes = await this.backend.check(body, single)
     } catch (e) {
       if (e instanceof BodyError) return this.send(res, 400, { error: e.message })
       if (e instanceof OutputFailure) {
@@ -169,7 +158,7 @@ export class DedupHttpServer {
     for (const o of outcomes) counts[o.status]++
     for (const [status, n] of Object.entries(counts)) this.metrics.events[status as keyof typeof counts] += n
     // 202: forwarded to Kafka, deduplicated later by `consume`; 200: answered here.
-    const ok = this.backend.name === 'kafka' ? 202 : 200
+    const ok = this.backend.acceptedStatus
     if (single) {
       const o = outcomes[0]
       return o.status === 'rejected' ? this.send(res, o.code, { error: o.error }) : this.send(res, ok, o)
@@ -192,16 +181,15 @@ export class DedupHttpServer {
   }
 
   private async ready(res: ServerResponse): Promise<number> {
-    const backend = await this.backend.ready?.().then(
+    const failed = await this.backend.ready().then(
       () => null,
-      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      (e: unknown) => e,
     )
-    if (backend) {
-      res.setHeader('retry-after', String(RETRY_AFTER_S))
-      return this.send(res, 503, { status: 'not ready', backend })
-    }
-    if (!this.options.sinkOk()) return this.send(res, 503, { status: 'not ready', output: 'not writable' })
-    return this.send(res, 200, { status: 'ready' })
+    if (failed === null) return this.send(res, 200, { status: 'ready' })
+    // A failed output does not come back: no Retry-After.
+    if (failed instanceof OutputFailure) return this.send(res, 503, { status: 'not ready', output: 'not writable' })
+    res.setHeader('retry-after', String(RETRY_AFTER_S))
+    return this.send(res, 503, { status: 'not ready', backend: failed instanceof Error ? failed.message : String(failed) })
   }
 
   private send(res: ServerResponse, status: number, body: unknown): number {

@@ -1,5 +1,5 @@
 /** @module serve's counters and request-latency histogram, in the Prometheus text format. */
-import type { Backend } from './http-server.js'
+import type { ServeBackend } from './backend.js'
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
@@ -21,8 +21,8 @@ export class ServeMetrics {
     this.latencyCount++
   }
 
-  render(store: Backend): string {
-    const st = store.stats?.() ?? null
+  render(store: ServeBackend): string {
+    const st = store.stats()
     const out: string[] = []
     out.push('# HELP kion_events_total Events answered, by result.', '# TYPE kion_events_total counter')
     for (const [result, n] of Object.entries(this.events)) out.push(`kion_events_total{result="${result}"} ${n}`)
