@@ -1,16 +1,48 @@
-/** README's option table and --help must not drift apart. */
+/** README's option tables and --help must not drift apart: one table per command, under its heading. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cli, ROOT } from './helpers.js'
 
-test("README's option table names exactly the options --help lists", () => {
-  const help = cli(['--help']).stdout
-  const fromHelp = new Set([...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]).filter((o) => o !== '--help'))
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+
+/** The long options `kion-dedup <command> --help` lists: lines of its Options section that start with one. */
+function optionsFromHelp(command: string): string[] {
+  const run = cli(command === '' ? ['--help'] : [command, '--help'])
+  assert.equal(run.status, 0, run.stderr)
+  const section = run.stdout.slice(run.stdout.indexOf('\nOptions:\n'))
+  const end = section.search(/\n\n/)
+  const options = end < 0 ? section : section.slice(0, end)
+  return [...options.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z-]*)/gm)].map((m) => m[1]).filter((o) => o !== '--help' && o !== '--version')
+}
+
+/** The options of the table under `### \`kion-dedup <command>\`` (the main command: `[files...]`), up to the next heading. */
+function optionsFromReadme(command: string): string[] {
+  const heading = `### \`kion-dedup ${command === '' ? '[files...]' : command}\``
+  const start = readme.indexOf(`\n${heading}\n`)
+  assert.ok(start >= 0, `README has no heading ${heading}`)
+  const rest = readme.slice(start + heading.length + 2)
+  const next = rest.search(/^#{1,3} /m)
+  const section = next < 0 ? rest : rest.slice(0, next)
+  assert.ok(section.includes('| option | default | meaning |'), `no option table under ${heading}`)
+  return [...section.matchAll(/^\| `(?:-\w, )?(--[a-z][a-z-]*)/gm)].map((m) => m[1])
+}
+
+for (const command of ['', 'serve', 'consume', 'replay', 'generate']) {
+  test(`README's table for \`kion-dedup ${command || '[files...]'}\` names exactly the options its --help lists`, () => {
+    const fromHelp = optionsFromHelp(command)
+    const fromReadme = optionsFromReadme(command)
+    assert.ok(fromHelp.length >= 3, `too few options parsed from ${command || 'main'} --help`)
+    assert.equal(new Set(fromReadme).size, fromReadme.length, 'an option is listed twice in the README table')
+    assert.deepEqual([...new Set(fromReadme)].sort(), [...new Set(fromHelp)].sort())
+  })
+}
+
+test("the main command's table still sits between the markers other tools slice on", () => {
   const table = readme.slice(readme.indexOf('| option | default | meaning |'), readme.indexOf('`kion-dedup --help` and'))
-  const fromReadme = new Set([...table.matchAll(/^\| `(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]))
-  assert.ok(fromHelp.size > 10)
-  assert.deepEqual([...fromReadme].sort(), [...fromHelp].sort())
+  assert.deepEqual(
+    [...table.matchAll(/^\| `(?:-\w, )?(--[a-z][a-z-]*)/gm)].map((m) => m[1]).sort(),
+    optionsFromReadme('').sort(),
+  )
 })
