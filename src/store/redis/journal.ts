@@ -3,7 +3,7 @@
  * whose answer was lost (or a run that failed) is resolved without calling its keys duplicates.
  */
 import type { KeyLayout } from './layout.js'
-import type { RedisClient } from './redis-store.js'
+import type { ClaimedKeys, RedisClient } from './options.js'
 import type { RetryPolicy } from './retry-policy.js'
 
 /**
@@ -35,8 +35,7 @@ export function parseJournal(raw: Buffer | null): JournalEntry | null {
   return { seq, answers, newKeys }
 }
 
-/** Digests, as hex, that count as new the first time they are checked whatever Redis says. */
-export type ClaimedKeys = Set<string>
+export type { ClaimedKeys }
 
 /** One run's batch numbers, the journal slots they rotate over, and reading journals back. */
 export class Journals {

@@ -1,10 +1,10 @@
 /** @module The Redis store: one shared, exact memory of seen keys for many processes. */
-import type { Cluster, Redis } from 'ioredis'
+import type { RedisClient, RedisStoreOptions } from './options.js'
 import { randomBytes } from 'node:crypto'
 import type { KeyBatch, Store, StoreStats } from '../../store.js'
 import { FIRST_SEEN_UNKNOWN, SAME_OCCURRENCE } from '../../store.js'
 import { Claims, Journals, type ClaimedKeys } from './journal.js'
-import { KeyLayout, type RedisLayoutName } from './layout.js'
+import { KeyLayout } from './layout.js'
 import { RetryPolicy } from './retry-policy.js'
 import { chunks, digestsOf, groups, ScriptArgs } from './script-args.js'
 import { COMPACT_LUA, SIMPLE_LUA, FORGET_COMPACT_LUA, FORGET_SIMPLE_LUA, script, type LoadedScript } from './scripts.js'
@@ -13,36 +13,7 @@ export { JOURNAL_SLOTS, parseJournal, type ClaimedKeys, type JournalEntry } from
 export { RedisUnavailableError, RedisCommandError } from './retry-policy.js'
 export { CHECK_CHUNK } from './script-args.js'
 
-export type RedisClient = Redis | Cluster
-
-export interface RedisStoreOptions {
-  client: RedisClient
-  /** A Redis Cluster: one script call per hash tag instead of one per batch. */
-  cluster: boolean
-  layout: RedisLayoutName
-  prefix: string
-  windowMs: number
-  /** 'ingest': batch times are arrival (wall clock) times; 'event': event times, with the window following the latest seen. */
-  clock: 'ingest' | 'event'
-  /** compact: time buckets per window; a key is forgotten between one window and one window plus a bucket after it. */
-  buckets: number
-  /** compact: sets per time bucket, a power of two; size it to keep a few hundred members a set (README "Redis"). */
-  sets: number
-  /** compact: the server's set-max-intset-entries. */
-  intsetLimit: number
-  /** How long a check waits for Redis to come back before it fails (ms). */
-  retryMs: number
-  /** Keys that an earlier run remembered but never delivered (from its journal: see `recoverJournal`). */
-  claimed?: ClaimedKeys
-  /** Wall clock, for expiry times; injectable for tests. */
-  now?: () => number
-  /**
-   * A long-running server (serve): after a failure, recover in-process once Redis is back (the
-   * keys the failed batches remembered are claimed from the journals) instead of failing every
-   * later check. The CLI stops instead, and resumes with a token.
-   */
-  recover?: boolean | 'occurrences'
-}
+export type { RedisClient, RedisStoreOptions } from './options.js'
 
 /**
  * Check-and-remember runs in Redis as one Lua script per batch (per hash tag in a cluster), so

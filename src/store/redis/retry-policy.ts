@@ -2,7 +2,7 @@
  * @module How long, and how, a check keeps trying when Redis fails: which errors mean "away or
  * busy" (try again once it is back) and which mean "refused" (fail at once), with a resume token.
  */
-import type { RedisClient } from './redis-store.js'
+import type { RedisClient } from './options.js'
 
 /** Redis could not be reached (or kept failing) for the whole retry time; nothing after `resumeToken`'s batch was checked. */
 export class RedisUnavailableError extends Error {

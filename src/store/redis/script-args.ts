@@ -4,7 +4,7 @@
  */
 import type { KeyBatch } from '../../store.js'
 import type { KeyLayout } from './layout.js'
-import type { RedisStoreOptions } from './redis-store.js'
+import type { RedisStoreOptions } from './options.js'
 
 /** Script calls carry at most this many events: bounds the time one call holds Redis (about 10 ms). */
 export const CHECK_CHUNK = 1024

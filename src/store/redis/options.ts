@@ -1,0 +1,37 @@
+/** @module What a RedisStore is made with; apart from the store so that its parts (journal, retry policy, script arguments) need not import the store. */
+import type { Cluster, Redis } from 'ioredis'
+import type { RedisLayoutName } from './layout.js'
+
+export type RedisClient = Redis | Cluster
+
+/** Digests, as hex, that count as new the first time they are checked whatever Redis says: an earlier run remembered them but never delivered their events. */
+export type ClaimedKeys = Set<string>
+
+export interface RedisStoreOptions {
+  client: RedisClient
+  /** A Redis Cluster: one script call per hash tag instead of one per batch. */
+  cluster: boolean
+  layout: RedisLayoutName
+  prefix: string
+  windowMs: number
+  /** 'ingest': batch times are arrival (wall clock) times; 'event': event times, with the window following the latest seen. */
+  clock: 'ingest' | 'event'
+  /** compact: time buckets per window; a key is forgotten between one window and one window plus a bucket after it. */
+  buckets: number
+  /** compact: sets per time bucket, a power of two; size it to keep a few hundred members a set (README "Redis"). */
+  sets: number
+  /** compact: the server's set-max-intset-entries. */
+  intsetLimit: number
+  /** How long a check waits for Redis to come back before it fails (ms). */
+  retryMs: number
+  /** Keys that an earlier run remembered but never delivered (from its journal: see `recoverJournal`). */
+  claimed?: ClaimedKeys
+  /** Wall clock, for expiry times; injectable for tests. */
+  now?: () => number
+  /**
+   * A long-running server (serve): after a failure, recover in-process once Redis is back (the
+   * keys the failed batches remembered are claimed from the journals) instead of failing every
+   * later check. The CLI stops instead, and resumes with a token.
+   */
+  recover?: boolean | 'occurrences'
+}
