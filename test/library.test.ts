@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { Deduplicator, DedupBackendError, DedupClosedError, DedupError, DedupOptionsError, type CheckResult, type DeduplicatorOptions } from 'kion-dedup'
 import { startRedis, freePort, type RedisServer } from './support/redis-server.js'
@@ -195,4 +196,15 @@ test('library: calls after close are DedupClosedError; close waits for calls in 
   assert.deepEqual(statuses(await inflight), ['unique', 'unique'])
   await closing
   await assert.rejects(dedup.check(event('r')), DedupClosedError)
+})
+
+test('examples/library.mjs runs as README says, on the memory backend and on Redis', () => {
+  const example = join(FIXTURES, '..', 'examples', 'library.mjs')
+  for (const env of [{ REDIS_URL: '' }, { REDIS_URL: redis.url.replace(/\/0$/, '/3') }]) {
+    const r = spawnSync(process.execPath, [example], { encoding: 'utf8', env: { ...process.env, ...env } })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /sample +\{ status: 'unique'/)
+    assert.match(r.stdout, /status: 'duplicate'/)
+    assert.match(r.stdout, /fixtures +read 200, unique 149, duplicate 51, rejected 0/)
+  }
 })

@@ -1,8 +1,9 @@
-/** The CLI against a plain reference model on random streams with retries in many spellings. */
+/** The CLI and the library against a plain reference model on random streams with retries in many spellings. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { prng } from '../src/generate/synthetic.js'
 import { cli } from './helpers.js'
+import { Deduplicator } from 'kion-dedup'
 
 const FIELDS = ['client_id', 'event_datetime', 'event_name', 'product_id', 'sid', 'r']
 
@@ -26,47 +27,81 @@ function modelKey(event: Record<string, unknown>): string {
   return JSON.stringify(FIELDS.map((f) => [typeof event[f], event[f]]))
 }
 
+/** A random NDJSON stream with retries in many spellings and a few broken lines, and the model's first occurrences. */
+function randomStream(seed: number): { lines: string[]; expected: string[]; rejected: number } {
+  const rand = prng(seed)
+  const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]
+  const lines: string[] = []
+  const events: Array<Array<{ field: string; v: number }>> = []
+  for (let n = 0; n < 3000; n++) {
+    let members: Array<{ field: string; v: number }>
+    if (events.length > 0 && rand() < 0.3) members = pick(events)
+    else {
+      // A small value space, so that independent events also collide on keys now and then.
+      members = FIELDS.map((field) => ({ field, v: Math.floor(rand() * (field === 'r' ? VALUES.length : 3)) }))
+      events.push(members)
+    }
+    const order = [...members, { field: 'dt_add', v: -1 }].sort(() => rand() - 0.5)
+    const sp = rand() < 0.5 ? '' : ' '
+    const body = order.map(({ field, v }) => `"${field}"${sp}:${sp}${v < 0 ? `"${n}"` : pick(VALUES[v].spellings)}`).join(`,${sp}`)
+    lines.push(rand() < 0.02 ? `{${body}` : `{${body}}`)
+  }
+  const seen = new Set<string>()
+  const expected: string[] = []
+  let rejected = 0
+  for (const line of lines) {
+    let event: Record<string, unknown>
+    try {
+      event = JSON.parse(line) as Record<string, unknown>
+    } catch {
+      rejected++
+      continue
+    }
+    const key = modelKey(event)
+    if (!seen.has(key)) {
+      seen.add(key)
+      expected.push(line)
+    }
+  }
+  return { lines, expected, rejected }
+}
+
 for (const [seed, threads] of [[1, 0], [2, 0], [3, 1], [4, 2], [5, 2], [6, 0]]) {
   test(`random stream ${seed}, ${threads} key threads: output equals the reference model's first occurrences, byte for byte`, () => {
-    const rand = prng(seed)
-    const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]
-    const lines: string[] = []
-    const events: Array<Array<{ field: string; v: number }>> = []
-    for (let n = 0; n < 3000; n++) {
-      let members: Array<{ field: string; v: number }>
-      if (events.length > 0 && rand() < 0.3) members = pick(events)
-      else {
-        // A small value space, so that independent events also collide on keys now and then.
-        members = FIELDS.map((field) => ({ field, v: Math.floor(rand() * (field === 'r' ? VALUES.length : 3)) }))
-        events.push(members)
-      }
-      const order = [...members, { field: 'dt_add', v: -1 }].sort(() => rand() - 0.5)
-      const sp = rand() < 0.5 ? '' : ' '
-      const body = order.map(({ field, v }) => `"${field}"${sp}:${sp}${v < 0 ? `"${n}"` : pick(VALUES[v].spellings)}`).join(`,${sp}`)
-      lines.push(rand() < 0.02 ? `{${body}` : `{${body}}`)
-    }
-    const seen = new Set<string>()
-    const expected: string[] = []
-    let rejected = 0
-    for (const line of lines) {
-      let event: Record<string, unknown>
-      try {
-        event = JSON.parse(line) as Record<string, unknown>
-      } catch {
-        rejected++
-        continue
-      }
-      const key = modelKey(event)
-      if (!seen.has(key)) {
-        seen.add(key)
-        expected.push(line)
-      }
-    }
+    const { lines, expected, rejected } = randomStream(seed)
     const r = cli(['--quiet', '--threads', String(threads)], lines.join('\n') + '\n')
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.lines.length, expected.length)
     assert.deepEqual(r.lines, expected)
     assert.ok(rejected > 0 && expected.length < lines.length - rejected, 'the stream had rejects and duplicates')
+  })
+}
+
+for (const seed of [7, 8]) {
+  test(`library, random stream ${seed}: the unique events are the model's first occurrences; each parsed object gets its text's key`, async () => {
+    const { lines, expected, rejected } = randomStream(seed)
+    const byText = await Deduplicator.open()
+    const results = await byText.checkMany(lines)
+    await byText.close()
+    assert.deepEqual(
+      lines.filter((_, i) => results[i].status === 'unique'),
+      expected,
+    )
+    assert.equal(results.filter((r) => r.status === 'rejected').length, rejected)
+    // The same events as objects (what JSON.parse gives a caller): the same key, whatever the spelling was.
+    const byObject = await Deduplicator.open()
+    for (let i = 0; i < lines.length; i++) {
+      let object: unknown
+      try {
+        object = JSON.parse(lines[i])
+      } catch {
+        continue
+      }
+      const r = await byObject.check(object as object)
+      assert.equal(r.key, results[i].key, `line ${i + 1}: ${lines[i]}`)
+      assert.equal(r.status, results[i].status, `line ${i + 1}`)
+    }
+    await byObject.close()
   })
 }
 
