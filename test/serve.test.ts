@@ -1,59 +1,14 @@
 /** `kion-dedup serve` end to end: the built CLI on a free loopback port, real HTTP, real Redis where it matters. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, existsSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { BIN, FIXTURES, cli, tempDir } from './helpers.js'
+import { FIXTURES, cli, tempDir } from './helpers.js'
+import { serve, post, outputLines, type Served } from './support/serve.js'
 import { startRedis } from './support/redis-server.js'
 
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as { read: number; unique: number; duplicate: number }
 const fixtureLines = readFileSync(join(FIXTURES, 'events.ndjson'), 'utf8').split('\n').filter((l) => l !== '')
-
-interface Served {
-  url: string
-  out: string
-  child: ChildProcess
-  log: () => string
-  exited: Promise<number | null>
-  /** SIGTERM; resolves with the exit status. */
-  stop: (signal?: NodeJS.Signals) => Promise<number | null>
-}
-
-async function serve(args: string[] = [], out = join(tempDir(), 'unique.ndjson')): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (b: Buffer) => {
-      log += b.toString()
-      const m = /"msg":"listening".*"port":(\d+)/.exec(log)
-      if (m) resolve(Number(m[1]))
-    })
-    void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${log}`)))
-  })
-  return {
-    url: `http://127.0.0.1:${port}`,
-    out,
-    child,
-    log: () => log,
-    exited,
-    stop: async (signal = 'SIGTERM') => {
-      child.kill(signal)
-      return exited
-    },
-  }
-}
-
-async function post(url: string, body: string | Buffer): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const r = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers: { 'content-type': 'application/json' } })
-  const text = await r.text()
-  return { status: r.status, json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text }, headers: r.headers }
-}
-
-function outputLines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []
-}
 
 test('serve: every answer: 200 unique/duplicate, 400 with the position, 422 naming the field, 413, 404, 405, health, ready, metrics', async () => {
   const s = await serve(['--max-body', '16k'])

@@ -8,6 +8,7 @@ import { parseDuration, parsePositiveInt } from './parse.js'
 import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { StreamSink } from '../sink/index.js'
+import { repairTornTail } from '../sink/torn-tail.js'
 import { DedupWorker, type WorkerOutput } from '../consume/dedup-worker.js'
 
 interface ConsumeCliOptions extends BackendOptions, KafkaCliOptions {
@@ -79,6 +80,8 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
   let closeOutput = async () => {}
   if (toFile) {
     const toStdout = opts.out === '-'
+    const cut = toStdout ? 0 : repairTornTail(opts.out!)
+    if (cut > 0) log({ level: 'warn', msg: 'output ended mid-event: cut back to its last complete line', out: opts.out, cut_bytes: cut })
     const fd = toStdout ? null : openSync(opts.out!, 'a')
     const sink = new StreamSink(fd === null ? io.stdout : createWriteStream(opts.out!, { fd }), fd !== null)
     const rejects = opts.rejects === undefined ? null : new StreamSink(createWriteStream(opts.rejects, { flags: 'a' }), true)

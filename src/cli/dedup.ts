@@ -112,7 +112,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const say = (s: string) => void io.stderr.write(s)
 
   // First, before any output is opened: a backend that cannot be used fails the run with nothing written.
-  const { store, exact } = await openStore(opts)
+  const { store, exact, lock } = await openStore(opts)
 
   let pipeline: DedupPipeline | null = null
   const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
@@ -209,6 +209,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     unhookSignals()
     for (const s of owned) if (!s.writableEnded) s.end()
     await store.close()
+    lock?.release()
     if (outputClosed) io.stdout.destroy()
     // A stop may leave stdin mid-read; let the process end rather than wait for more input.
     if (signal !== null || outputClosed) io.stdin.destroy()

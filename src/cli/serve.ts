@@ -8,6 +8,7 @@ import type { CliIo } from './io.js'
 import { jsonLog, onStopSignals, type Log } from './process-edges.js'
 import { saveState } from '../store/memory/index.js'
 import { StreamSink } from '../sink/index.js'
+import { repairTornTail } from '../sink/torn-tail.js'
 import type { CoreOptions } from '../core/dedup-core.js'
 import { LocalBackend } from '../serve/local-backend.js'
 import { DedupHttpServer } from '../serve/http-server.js'
@@ -72,8 +73,11 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   if (opts.to === 'kafka') return runForwarder(opts, io, log, coreOptionsOf(opts))
   // Redis (when asked for) first: a backend that cannot be used fails before anything listens.
   // A server outlives Redis outages: it recovers in-process once Redis is back (the CLI stops instead).
-  const { store, exact } = await openStore(opts, { recover: true })
+  const { store, exact, lock } = await openStore(opts, { recover: true })
   const toStdout = opts.out === '-'
+  // Appended to: an event cut short by a crash or a full disk is dropped first (it was never acknowledged).
+  const cut = toStdout ? 0 : repairTornTail(opts.out)
+  if (cut > 0) log({ level: 'warn', msg: 'output ended mid-event: cut back to its last complete line', out: opts.out, cut_bytes: cut })
   const out = toStdout ? io.stdout : createWriteStream(opts.out, { fd: openSync(opts.out, 'a') })
   const sink = new StreamSink(out, !toStdout)
   const metrics = new ServeMetrics()
@@ -86,6 +90,7 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   const address = await server.listen().catch(async (e: unknown) => {
     // Nothing was served: close what was opened (a Redis connection would keep the process alive).
     await store.close()
+    lock?.release()
     throw e
   })
   log({ level: 'info', msg: 'listening', host: address.address, port: address.port, backend: store.name, out: opts.out })
@@ -98,12 +103,14 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   if (failed) {
     // The output failed after keys were remembered: saving --state would make their retries duplicates.
     await store.close()
+    lock?.release()
     log({ level: 'error', msg: 'stopped: output failed; --state not saved' })
     return EXIT.failure
   }
   await sink.close()
   if (opts.state !== undefined && exact !== null) saveState(opts.state, exact, opts.key, opts.clock)
   await store.close()
+  lock?.release()
   const m = metrics.events
   log({ level: 'info', msg: 'stopped', unique: m.unique, duplicate: m.duplicate, rejected: m.rejected })
   return EXIT.ok

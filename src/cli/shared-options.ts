@@ -1,10 +1,8 @@
 /** @module The key, window and store options (--backend and its settings), shared by every command that deduplicates. */
 import { Option, type Command } from 'commander'
-import type { Store } from '../store.js'
 import type { Clock, CoreOptions } from '../core/dedup-core.js'
-import type { MemoryStore } from '../store/memory/index.js'
 import type { RedisLayoutName } from '../store/redis/index.js'
-import { openStore as openStoreFor, type StoreOptions } from '../store/open.js'
+import { openStore as openStoreFor, type OpenedStore, type StoreOptions } from '../store/open.js'
 import { parseDuration, parseFieldList, parseProbability } from './parse.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { InvalidArgumentError } from 'commander'
@@ -123,7 +121,7 @@ export function storeOptionsOf(o: BackendOptions, recover?: boolean | 'occurrenc
 }
 
 /** Opens the store the options name (see store/open.ts); for Redis, connects before anything else happens. */
-export function openStore(o: BackendOptions, server: { recover?: boolean | 'occurrences' } = {}): Promise<{ store: Store; exact: MemoryStore | null }> {
+export function openStore(o: BackendOptions, server: { recover?: boolean | 'occurrences' } = {}): Promise<OpenedStore> {
   return openStoreFor(storeOptionsOf(o, server.recover))
 }
 

@@ -13,7 +13,8 @@ import { durationMs } from '../core/duration.js'
 import { keyHex } from '../core/settle.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import type { Store, StoreStats } from '../store.js'
-import { openStore, type BackendName } from '../store/open.js'
+import { openStore, type BackendName, type OpenedStore } from '../store/open.js'
+import type { StateLock } from '../store/memory/state-lock.js'
 import { saveState, type MemoryStore } from '../store/memory/index.js'
 import type { RedisLayoutName } from '../store/redis/index.js'
 import { DedupBackendError, DedupClosedError, DedupError, DedupOptionsError } from '../errors.js'
@@ -74,6 +75,7 @@ export class Deduplicator {
   private constructor(
     private readonly store: Store,
     private readonly exact: MemoryStore | null,
+    private readonly lock: StateLock | null,
     private readonly settings: Settings,
   ) {
     this.core = new DedupCore(
@@ -85,7 +87,7 @@ export class Deduplicator {
   /** Opens the store (for Redis: connects and checks its layout); throws DedupOptionsError or DedupBackendError. */
   static async open(options: DeduplicatorOptions = {}): Promise<Deduplicator> {
     const s = settingsOf(options)
-    let opened: { store: Store; exact: MemoryStore | null }
+    let opened: OpenedStore
     try {
       opened = await openStore({
         backend: s.backend,
@@ -113,7 +115,7 @@ export class Deduplicator {
       if (e instanceof DedupError) throw e
       throw new DedupBackendError(`cannot open the ${s.backend} store: ${e instanceof Error ? e.message : String(e)}`, { cause: e })
     }
-    return new Deduplicator(opened.store, opened.exact, s)
+    return new Deduplicator(opened.store, opened.exact, opened.lock, s)
   }
 
   /** Checks one event and remembers it when new. */
@@ -147,6 +149,7 @@ export class Deduplicator {
         if (this.exact !== null && this.settings.state !== undefined) saveState(this.settings.state, this.exact, this.settings.keyFields, this.settings.clock)
       } finally {
         await this.store.close()
+        this.lock?.release()
       }
     })()
     return this.closing

@@ -3,6 +3,7 @@ import type { Store } from '../store.js'
 import type { Clock } from '../core/dedup-core.js'
 import { DedupOptionsError } from '../errors.js'
 import { MemoryStore, loadState } from './memory/index.js'
+import { StateLock } from './memory/state-lock.js'
 import { ApproxStore } from './approx/index.js'
 import type { RedisLayoutName } from './redis/index.js'
 
@@ -37,11 +38,16 @@ export interface StoreOptions {
   recover?: boolean | 'occurrences'
 }
 
-/**
- * Opens the store; for Redis, connects first, so that a Redis that cannot be used fails before any
- * output. `exact` is the memory store when there is one, for saving --state.
- */
-export async function openStore(o: StoreOptions): Promise<{ store: Store; exact: MemoryStore | null }> {
+export interface OpenedStore {
+  store: Store
+  /** The exact memory store when there is one, for saving --state. */
+  exact: MemoryStore | null
+  /** The --state file's lock, held until the caller has saved the state (release it after closing the store). */
+  lock: StateLock | null
+}
+
+/** Opens the store; for Redis, connects first, so that a Redis that cannot be used fails before any output. */
+export async function openStore(o: StoreOptions): Promise<OpenedStore> {
   if (o.backend === 'redis') {
     if (o.approx) throw new DedupOptionsError('--approx works with the memory backend only')
     if (o.state !== undefined) throw new DedupOptionsError('--state works with the memory backend only: Redis keeps the keys itself')
@@ -61,13 +67,20 @@ export async function openStore(o: StoreOptions): Promise<{ store: Store; exact:
       recover: o.recover,
       keyDescription: `key=${o.keyFields.join(',')}${o.clock === 'event' ? ` time-field=${o.timeField}` : ''}`,
     })
-    return { store, exact: null }
+    return { store, exact: null, lock: null }
   }
   if (o.backend !== 'memory') throw new DedupOptionsError(`unknown backend "${String(o.backend)}": memory or redis`)
   if (o.redis.resume !== undefined) throw new DedupOptionsError('--redis-resume needs --backend redis')
   if (o.approx && o.state !== undefined) throw new DedupOptionsError('--state works with the exact store only, not with --approx')
-  if (o.approx) return { store: new ApproxStore({ windowMs: o.windowMs, fpRate: o.fpRate }), exact: null }
+  if (o.approx) return { store: new ApproxStore({ windowMs: o.windowMs, fpRate: o.fpRate }), exact: null, lock: null }
   const exact = new MemoryStore({ windowMs: o.windowMs, keepFirstSeen: o.firstSeen })
-  if (o.state !== undefined) loadState(o.state, exact, o.keyFields, o.clock)
-  return { store: exact, exact }
+  if (o.state === undefined) return { store: exact, exact, lock: null }
+  const lock = StateLock.acquire(o.state)
+  try {
+    loadState(o.state, exact, o.keyFields, o.clock)
+  } catch (e) {
+    lock.release()
+    throw e
+  }
+  return { store: exact, exact, lock }
 }
