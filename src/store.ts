@@ -10,7 +10,7 @@ export interface KeyBatch {
   digests: Uint8Array
   times: Float64Array
   ordinals: Float64Array
-  /** Out: 0 = new (now remembered); n > 0 = duplicate of event n of this run; FIRST_SEEN_EARLIER_RUN; FIRST_SEEN_UNKNOWN (positions not kept); SAME_OCCURRENCE. */
+  /** Out: 0 = new (now remembered); n > 0 = duplicate of event n of this run; FIRST_SEEN_EARLIER_RUN; FIRST_SEEN_UNKNOWN (positions not kept); SAME_OCCURRENCE; RESERVED_ELSEWHERE; RESERVED_HERE. */
   firstSeen: Float64Array
   /**
    * Optional, per key: where this copy was read (`topic/partition/offset`), for a store that
@@ -27,6 +27,10 @@ export const FIRST_SEEN_UNKNOWN = -1
 export const FIRST_SEEN_EARLIER_RUN = -2
 /** Seen before, first at this very occurrence (batch.occurrences): a redelivery of a message whose output was never committed. */
 export const SAME_OCCURRENCE = -3
+/** Reserved by another live owner whose output does not hold the event durably yet: neither unique nor a duplicate yet; ask again. */
+export const RESERVED_ELSEWHERE = -4
+/** Reserved by this very process and not yet released: a duplicate of an event it output (the CLI), or one still in flight (serve). */
+export const RESERVED_HERE = -5
 
 export interface StoreStats {
   /** Keys remembered now. */
@@ -53,9 +57,13 @@ export interface Store {
   forget?(batch: KeyBatch, which: (i: number) => boolean): Promise<void>
   /** Whether check() honours batch.occurrences (the Redis store): what `consume` needs. */
   readonly remembersOccurrences?: boolean
+  /** Whether new keys are reserved until `release` (a shared store opened with an owner): answers may be RESERVED_*. */
+  readonly reserves?: boolean
   /**
-   * The keys of `batch` that `which` selects were delivered durably (their offsets committed):
-   * their occurrences are no longer needed. Best effort: a leftover expires with the window.
+   * The keys of `batch` that `which` selects were delivered durably (a file fsynced, a pipe
+   * written, offsets committed): their occurrences or reservations are no longer needed. Best
+   * effort: a leftover reservation is taken over once its lease runs out; an occurrence expires
+   * with the window.
    */
   release?(batch: KeyBatch, which: (i: number) => boolean): Promise<void>
   stats(): StoreStats

@@ -7,6 +7,19 @@ export type RedisClient = Redis | Cluster
 /** Digests, as hex, that count as new the first time they are checked whatever Redis says: an earlier run remembered them but never delivered their events. */
 export type ClaimedKeys = Set<string>
 
+/**
+ * A new key is reserved by its owner until the owner's output holds its event durably (then it
+ * releases it); a reservation whose lease has run out is taken over by the next copy of the event.
+ */
+export interface Reservation {
+  /** This process (a run, a server instance): letters and digits only. */
+  owner: string
+  /** How long a reservation holds against other owners; longer than the owner ever takes to release. */
+  leaseMs: number
+  /** Earlier owners this one goes on from (a resumed run): their reservations past `after` (an event position) are its own. */
+  adopted: Array<{ owner: string; after: number }>
+}
+
 export interface RedisStoreOptions {
   client: RedisClient
   /** A Redis Cluster: one script call per hash tag instead of one per batch. */
@@ -34,4 +47,6 @@ export interface RedisStoreOptions {
    * later check. The CLI stops instead, and resumes with a token.
    */
   recover?: boolean | 'occurrences'
+  /** Reserve new keys until released (the CLI, serve); absent: a key is final once checked (the library) or follows batch.occurrences (consume). */
+  reserve?: Reservation
 }

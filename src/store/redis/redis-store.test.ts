@@ -8,7 +8,7 @@ import { CuttingProxy } from '../../../test/support/cutting-proxy.js'
 import { openRedisStore, type OpenRedisOptions } from './connect.js'
 import { RedisUnavailableError, type RedisStore } from './redis-store.js'
 import type { RedisLayoutName } from './layout.js'
-import { FIRST_SEEN_UNKNOWN, SAME_OCCURRENCE, newKeyBatch } from '../../store.js'
+import { FIRST_SEEN_UNKNOWN, RESERVED_ELSEWHERE, RESERVED_HERE, SAME_OCCURRENCE, newKeyBatch } from '../../store.js'
 
 let server: RedisServer
 let admin: Redis
@@ -252,3 +252,44 @@ test('redis compact, ingest clock: a consumer reading records two hours late sti
   assert.deepEqual(await checkKeys(store, ['backlog-a'], late + 60_000), [FIRST_SEEN_UNKNOWN])
   await store.close()
 })
+
+/** Checks keys at ordinals 1.. with the store's own clock, as the CLI and serve do under the ingest clock. */
+async function reserveKeys(store: RedisStore, keys: string[], firstOrdinal = 1): Promise<number[]> {
+  return checkKeys(store, keys, Date.now(), firstOrdinal)
+}
+
+for (const layout of ['compact', 'simple'] as const) {
+  test(`redis ${layout}: a new key is reserved by its owner until released; another owner is told to wait, the owner that it is its own`, async () => {
+    const prefix = `res${++prefixes}:`
+    const a = await openRedisStore(options(layout, 3_600_000, { prefix, clock: 'ingest', reserve: { owner: 'runA', leaseMs: 60_000, adopted: [] } }))
+    const b = await openRedisStore(options(layout, 3_600_000, { prefix, clock: 'ingest', reserve: { owner: 'runB', leaseMs: 60_000, adopted: [] } }))
+    assert.deepEqual(await reserveKeys(a, ['k1', 'k2']), [0, 0])
+    assert.deepEqual(await reserveKeys(b, ['k1', 'k3']), [RESERVED_ELSEWHERE, 0], 'k1 is not a duplicate yet: its event is not safe anywhere')
+    assert.deepEqual(await reserveKeys(a, ['k1', 'k3']), [RESERVED_HERE, RESERVED_ELSEWHERE])
+    const batch = newKeyBatch(2)
+    batch.digests.set(digestOf('k1'), 0)
+    batch.digests.set(digestOf('k2'), 16)
+    batch.count = 2
+    await a.release(batch, () => true)
+    assert.deepEqual(await reserveKeys(b, ['k1', 'k2']), [FIRST_SEEN_UNKNOWN, FIRST_SEEN_UNKNOWN], 'released: a plain duplicate for everyone')
+    await a.close()
+    await b.close()
+  })
+
+  test(`redis ${layout}: a reservation whose lease ran out is taken over by the next copy; a resumed owner takes over what lay past its checkpoint`, async () => {
+    const prefix = `res${++prefixes}:`
+    // Owner "dead" reserved k1..k3 at positions 1..3 with a 1 s lease, and was never heard of again.
+    const dead = await openRedisStore(options(layout, 3_600_000, { prefix, clock: 'ingest', reserve: { owner: 'dead', leaseMs: 1000, adopted: [] } }))
+    assert.deepEqual(await reserveKeys(dead, ['k1', 'k2', 'k3']), [0, 0, 0])
+    await dead.close()
+    // A stranger, its clock a minute later: the lease has run out, so the copy is taken over (output), once.
+    const later = () => Date.now() + 60_000
+    const stranger = await openRedisStore(options(layout, 3_600_000, { prefix, clock: 'ingest', now: later, reserve: { owner: 'stranger', leaseMs: 60_000, adopted: [] } }))
+    assert.deepEqual(await checkKeys(stranger, ['k3'], later()), [0])
+    // The dead run resumed from its checkpoint after position 1: k1 was output before it, k2 was not.
+    const resumed = await openRedisStore(options(layout, 3_600_000, { prefix, clock: 'ingest', reserve: { owner: 'resumed', leaseMs: 60_000, adopted: [{ owner: 'dead', after: 1 }] } }))
+    assert.deepEqual(await reserveKeys(resumed, ['k1', 'k2', 'k3']), [FIRST_SEEN_UNKNOWN, 0, RESERVED_ELSEWHERE])
+    await stranger.close()
+    await resumed.close()
+  })
+}

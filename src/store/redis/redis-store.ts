@@ -2,7 +2,7 @@
 import type { RedisClient, RedisStoreOptions } from './options.js'
 import { randomBytes } from 'node:crypto'
 import type { KeyBatch, Store, StoreStats } from '../../store.js'
-import { FIRST_SEEN_UNKNOWN, SAME_OCCURRENCE } from '../../store.js'
+import { FIRST_SEEN_UNKNOWN, RESERVED_ELSEWHERE, RESERVED_HERE, SAME_OCCURRENCE } from '../../store.js'
 import { Claims, Journals, type ClaimedKeys } from './journal.js'
 import { KeyLayout } from './layout.js'
 import { RetryPolicy } from './retry-policy.js'
@@ -24,6 +24,7 @@ export type { RedisClient, RedisStoreOptions } from './options.js'
 export class RedisStore implements Store {
   readonly name: string
   readonly remembersOccurrences = true
+  readonly reserves: boolean
   readonly runId: string
   readonly layout: KeyLayout
   private readonly client: RedisClient
@@ -50,6 +51,7 @@ export class RedisStore implements Store {
     this.retry = new RetryPolicy(this.client, options.retryMs)
     this.journals = new Journals(this.runId, this.client, this.layout, options.cluster, this.retry)
     this.claims = new Claims(options.claimed)
+    this.reserves = options.reserve !== undefined
   }
 
   /**
@@ -131,16 +133,20 @@ export class RedisStore implements Store {
       const route = this.layout.journalKey(this.runId, g.tag, 0, 0)
       calls.push(this.retry.bounded(this.client.call('EVAL', [this.options.layout === 'compact' ? FORGET_COMPACT_LUA : FORGET_SIMPLE_LUA, 1, route, ...args])))
     }
+    // Forgotten whole: a reservation left behind would make the key's next copy wait for its lease.
+    if (this.reserves) calls.push(this.release(batch, which))
     await Promise.all(calls)
   }
 
   async release(batch: KeyBatch, which: (i: number) => boolean): Promise<void> {
     const digests = digestsOf(batch)
     const byHash = new Map<string, Buffer[]>()
+    // Reservations live in one hash ('r'); occurrences in the hash of their time bucket.
+    const reservations = batch.occurrences === undefined && this.reserves
     for (const g of groups(this.layout, this.options.cluster, digests, batch.count)) {
       for (const i of g.indexes) {
         if (!which(i)) continue
-        const hash = `${this.layout.occurrenceKey(g.tag)}:${this.args.bucket(batch.times[i])}`
+        const hash = `${this.layout.occurrenceKey(g.tag)}:${reservations ? 'r' : this.args.bucket(batch.times[i])}`
         let fields = byHash.get(hash)
         if (fields === undefined) byHash.set(hash, (fields = []))
         fields.push(digests.subarray(i * 16, i * 16 + 16))
@@ -190,9 +196,10 @@ export class RedisStore implements Store {
     const args = this.args.check(indexes, batch, digests, seq)
     const keys = [journal]
     const occurrences = batch.occurrences
-    if (occurrences !== undefined) {
+    const reserve = this.options.reserve
+    if (occurrences !== undefined || reserve !== undefined) {
       keys.push(this.layout.occurrenceKey(this.options.cluster ? this.layout.tag(digests, indexes[0] * 16) : null))
-      args.push(this.args.occurrences(indexes, batch, occurrences))
+      args.push(occurrences !== undefined ? this.args.occurrences(indexes, batch, occurrences) : this.args.reservations(indexes, batch, reserve!))
     }
     const answers = await this.retry.attempt(
       () => this.run(keys, args),
@@ -207,7 +214,7 @@ export class RedisStore implements Store {
         this.inserted++
         return
       }
-      batch.firstSeen[i] = a === 0x32 ? SAME_OCCURRENCE : FIRST_SEEN_UNKNOWN
+      batch.firstSeen[i] = a === 0x32 ? SAME_OCCURRENCE : a === 0x33 ? RESERVED_ELSEWHERE : a === 0x34 ? RESERVED_HERE : FIRST_SEEN_UNKNOWN
     })
     this.inserted += this.claims.use(indexes, digests, batch.firstSeen, used)
   }

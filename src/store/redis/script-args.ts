@@ -4,7 +4,7 @@
  */
 import type { KeyBatch } from '../../store.js'
 import type { KeyLayout } from './layout.js'
-import type { RedisStoreOptions } from './options.js'
+import type { RedisStoreOptions, Reservation } from './options.js'
 
 /** Script calls carry at most this many events: bounds the time one call holds Redis (about 10 ms). */
 export const CHECK_CHUNK = 1024
@@ -121,7 +121,20 @@ export class ScriptArgs {
   /** The check script's last argument when the batch carries occurrences (see EPILOGUE in scripts.ts). */
   occurrences(indexes: readonly number[], batch: KeyBatch, occurrences: string[]): string {
     // The hash of the event's time bucket: a redelivery has the same time, so it looks in the same one.
-    return `${this.bucketMs}\n` + indexes.map((i) => `${this.bucket(batch.times[i])} ${occurrences[i]}`).join('\n')
+    return `${this.bucketMs}\no\n` + indexes.map((i) => `${this.bucket(batch.times[i])} ${occurrences[i]}`).join('\n')
+  }
+
+  /**
+   * The check script's last argument for reservations (see EPILOGUE in scripts.ts): one hash, as a
+   * retry arrives at another time than its original (the ingest clock), and a record per event
+   * naming the owner, until when its lease runs, the event's position and when its key expires.
+   */
+  reservations(indexes: readonly number[], batch: KeyBatch, r: Reservation): string {
+    const now = (this.o.now ?? Date.now)()
+    const leaseUntil = Math.ceil(now + r.leaseMs)
+    const keyExpiry = Math.ceil(now + this.journalTtlMs)
+    const adopted = r.adopted.map((a) => `${a.owner}:${a.after}`).join(',')
+    return `${this.bucketMs}\nr ${now} ${r.owner}${adopted === '' ? '' : ` ${adopted}`}\n` + indexes.map((i) => `r r${leaseUntil} ${r.owner} ${Math.max(0, Math.floor(batch.ordinals[i]))} ${keyExpiry}`).join('\n')
   }
 
   /** ARGV for the forget script of the events `indexes`: where each one's key was remembered. */

@@ -2,7 +2,7 @@
  * @module The Lua scripts that check-and-remember a group of keys in one atomic step.
  *
  * Both take KEYS[1] = the journal key and ARGV = seq, journal TTL (ms), the digests (16 bytes
- * each, binary), count, one layout argument, then the layout's arguments per event. They answer one character per event, '0' new (now remembered) or '1' seen ('2': seen at this same occurrence, see EPILOGUE), and
+ * each, binary), count, one layout argument, then the layout's arguments per event. They answer one character per event, '0' new (now remembered) or '1' seen ('2', '3', '4': seen, with a record saying more; see EPILOGUE), and
  * leave `seq:answers digests` in the journal: if the answer is lost on the way back (a dropped
  * connection), the journal tells whether the group was applied and what it answered.
  * Key names other than KEYS[1] are built here; they all share KEYS[1]'s hash tag, so they live
@@ -15,33 +15,81 @@ local seq, ttl, blob, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local answers = {}
 `
 
-// With KEYS[2] (the base name of the hashes of occurrences not yet released) and ARGV's last
-// argument holding the bucket length (ms) and then one line per event, '<time bucket>
-// <occurrence>', '\n'-separated: a new key records where it was first seen, in the hash of its
-// time bucket; a seen key whose record names this very occurrence is answered '2' (the same
-// message again). A hash's TTL is set when it is created and renewed only when a new record
-// would otherwise outlive it, so a record left behind by a crash expires too, at most a TTL
-// after the last write to its bucket.
+// With KEYS[2] (the base name of the hashes of records not yet released), ARGV's last argument
+// holds: the bucket length (ms); a mode line; then one line per event, '<hash suffix> <record>'.
+// A new key records its record in its hash; what a seen key's record says decides its answer.
+//
+// Mode 'o', occurrences (consume): the hash is the event's time bucket (a redelivery has the same
+// time), the record where the event was read. A seen key whose record is this very occurrence is
+// answered '2': the same message again, whose output never committed.
+//
+// Mode 'r <now> <owner> [<owner>:<after>,...]', reservations (the CLI and serve): one hash 'r';
+// the record 'r<lease until> <owner> <position> <key expiry>'. A record means "new to its owner,
+// whose output does not hold it durably yet"; the owner deletes it (release) once it does. A seen
+// key with a record is answered by it: '4' when the owner is this process; when the owner is one
+// this process took over (a resumed run: '<owner>:<after>'), taken over ('0') past the position
+// it had made durable, else '1' (and released); taken over ('0') when the lease has run out (its
+// owner died, or stalled past it); else '3': another live owner holds it, wait.
+//
+// A hash's TTL is set when it is created and renewed only when a new record would otherwise
+// outlive it, so a record left behind by a crash expires too, at most a TTL after the last write.
 const EPILOGUE = `
 if KEYS[2] then
   local occ = ARGV[#ARGV]
-  local nl = string.find(occ, '\\n', 1, true)
-  local bucket = tonumber(string.sub(occ, 1, nl - 1))
-  local pos = nl + 1
+  local at = 1
+  local function line()
+    local e = string.find(occ, '\\n', at, true) or (#occ + 1)
+    local s = string.sub(occ, at, e - 1)
+    at = e + 1
+    return s
+  end
+  local bucket = tonumber(line())
+  local mode = line()
+  local now, me, adopted = 0, nil, {}
+  if string.sub(mode, 1, 1) == 'r' then
+    local parts = {}
+    for w in string.gmatch(mode, '%S+') do parts[#parts + 1] = w end
+    now, me = tonumber(parts[2]), parts[3]
+    if parts[4] then
+      for o, after in string.gmatch(parts[4], '([^:,]+):(%d+)') do adopted[o] = tonumber(after) end
+    end
+  end
+  local renewed = {}
   for i = 1, n do
-    local e = string.find(occ, '\\n', pos, true) or (#occ + 1)
-    local sp = string.find(occ, ' ', pos, true)
-    local hash = KEYS[2] .. ':' .. string.sub(occ, pos, sp - 1)
-    local id = string.sub(occ, sp + 1, e - 1)
-    pos = e + 1
+    local l = line()
+    local sp = string.find(l, ' ', 1, true)
+    local hash = KEYS[2] .. ':' .. string.sub(l, 1, sp - 1)
+    local id = string.sub(l, sp + 1)
     local field = string.sub(blob, (i - 1) * 16 + 1, i * 16)
-    if answers[i] == '0' then
+    local take = answers[i] == '0'
+    if not take then
+      local rec = redis.call('HGET', hash, field)
+      if rec == id then
+        answers[i] = '2'
+      elseif rec and me then
+        local lease, owner, pos = string.match(rec, '^r(%d+) (%S+) (%d+)')
+        if lease then
+          if owner == me then
+            answers[i] = '4'
+          elseif adopted[owner] ~= nil then
+            if tonumber(pos) > adopted[owner] then take = true else redis.call('HDEL', hash, field) end
+          elseif tonumber(lease) < now then
+            take = true
+          else
+            answers[i] = '3'
+          end
+        end
+      end
+    end
+    if take then
+      answers[i] = '0'
       redis.call('HSET', hash, field, id)
       -- A record must outlive its key's window: a hash whose remaining time is less than that
       -- (a late event written into an old bucket's hash) is extended to a full TTL again.
-      if redis.call('PTTL', hash) < tonumber(ttl) - bucket then redis.call('PEXPIRE', hash, ttl) end
-    elseif redis.call('HGET', hash, field) == id then
-      answers[i] = '2'
+      if not renewed[hash] then
+        renewed[hash] = true
+        if redis.call('PTTL', hash) < tonumber(ttl) - bucket then redis.call('PEXPIRE', hash, ttl) end
+      end
     end
   end
 end
