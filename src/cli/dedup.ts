@@ -4,7 +4,6 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { openSync, writeFileSync } from 'node:fs'
 import { Chalk } from 'chalk'
 import { DedupPipeline, StoreFailure, type Clock } from '../pipeline/dedup-pipeline.js'
-import { saveState } from '../store/memory/index.js'
 import { openSources, SourceError } from '../source/index.js'
 import { StreamSink } from '../sink/index.js'
 import { SinkClosedError } from '../sink.js'
@@ -12,10 +11,13 @@ import { textReport, ndjsonReport, rejectsFile, formatSummary, progressBar, comb
 import type { PipelineListener, Summary } from '../report.js'
 import type { RecordOutput } from '../report/record-files.js'
 import { InputError, type InputFormat } from '../framing.js'
-import { parseBytes, parseCount } from './parse.js'
-import { addKeyOptions, addStoreOptions, openStore, type BackendOptions } from './shared-options.js'
+import { parseBytes, parseCount, parseDuration } from './parse.js'
+import { addKeyOptions, addLeaseOption, addStoreOptions, openStore, type BackendOptions } from './shared-options.js'
+import { checkpointPlace, cutOutputBack, readFileCheckpoint, saveCheckpoint, toResume, type Saver } from './checkpoints.js'
+import type { Checkpoint } from '../pipeline/checkpoint.js'
+import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import { EXIT, SIGNAL_EXIT } from './errors.js'
+import { EXIT, SIGNAL_EXIT, UsageError } from './errors.js'
 import { onStopSignals } from './process-edges.js'
 import type { CliIo } from './io.js'
 
@@ -40,6 +42,11 @@ export interface DedupOptions extends BackendOptions {
   threads: number
   approx?: boolean
   fpRate: number
+  lease: number
+  checkpoint?: string
+  checkpointEvery: number
+  restart?: boolean
+  resume?: boolean
 }
 
 /** One worker per core: on 2 cores, 66k against 52k NDJSON events/s on one (README "Performance"). */
@@ -67,7 +74,12 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .addOption(
       new Option('--threads <n>', 'worker threads that validate and key NDJSON events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
     )
-  return addStoreOptions(cmd, io.env)
+  addLeaseOption(addStoreOptions(cmd, io.env))
+  return cmd
+    .option('--checkpoint <file>', 'with Redis: where progress is saved for a rerun after a kill to go on from (default: <--output>.checkpoint; with --state it is kept in the state file)')
+    .addOption(new Option('--checkpoint-every <duration>', 'least time between checkpoints (longer when saving takes long: at most about 5 % of the run)').argParser(parseDuration).default(parseDuration('5s'), '5s'))
+    .option('--restart', 'discard the checkpoint of an interrupted run and start from the beginning (a rerun over the same files otherwise goes on from it)')
+    .option('--resume', 'go on from the checkpoint of an interrupted run over stdin: the caller vouches that stdin brings the same events again')
     .addHelpText(
       'after',
       `
@@ -111,11 +123,38 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const chalk = new Chalk({ level: colour ? 1 : 0 })
   const say = (s: string) => void io.stderr.write(s)
 
-  // First, before any output is opened: a backend that cannot be used fails the run with nothing written.
-  const { store, exact, lock } = await openStore(opts)
-
   let pipeline: DedupPipeline | null = null
   const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
+  const inputs = sources.map((source) => ({ name: source.name, size: source.size }))
+  const settings = `key=${opts.key.join(',')} clock=${opts.clock}${opts.clock === 'event' ? ` time-field=${opts.timeField}` : ''} format=${opts.format} emit-key=${opts.emitKey === true}`
+  const place = checkpointPlace(opts)
+  const choice = { restart: opts.restart === true, force: opts.resume === true }
+  if (choice.restart && choice.force) throw new UsageError('--resume and --restart: choose one')
+  const decide = (found: unknown): Checkpoint | null => {
+    const { resume, note } = toResume(place!, found, inputs, settings, choice)
+    if (note !== undefined) say(`kion-dedup: ${note}\n`)
+    return resume
+  }
+  let resume: Checkpoint | null = place?.kind === 'file' ? decide(readFileCheckpoint(place)) : null
+  // With Redis a new key stays reserved for this run until its output holds the event: a run killed
+  // first leaves its events to a rerun (at once for the events past its checkpoint, else once its lease runs out).
+  const owner = opts.backend === 'redis' ? randomBytes(6).toString('hex') : null
+  const adopted = resume?.owners ?? []
+
+  // First, before any output is opened: a backend that cannot be used fails the run with nothing written.
+  const { store, exact, lock, stateCheckpoint } = await openStore(opts, owner === null ? {} : { reserve: { owner, leaseMs: opts.lease, adopted } })
+  try {
+    if (place?.kind === 'state') resume = decide(stateCheckpoint)
+    if (resume !== null && opts.output !== undefined) cutOutputBack(opts.output, resume)
+  } catch (e) {
+    await store.close()
+    lock?.release()
+    throw e
+  }
+  if (resume !== null) {
+    const cut = resume.output !== null ? `; ${resume.output.path} cut back to its ${resume.output.bytes} bytes` : '; events output after it may come out again (stdout cannot be cut back)'
+    say(`kion-dedup: resuming an interrupted run from its checkpoint (${place!.path}, saved ${resume.savedAt}): skipping the ${resume.events} events it delivered${cut}\n`)
+  }
 
   const owned: WriteStream[] = []
   let fileError: Error | null = null
@@ -142,8 +181,13 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const bar = opts.progress && !opts.quiet && io.stderr.isTTY === true && total !== null && total > 0 ? progressBar(total, io.stderr as NodeJS.WriteStream) : null
   if (bar) listeners.push(bar)
 
-  const out = opts.output !== undefined ? createWriteStream(opts.output, { fd: openSync(opts.output, 'w') }) : io.stdout
+  // A resumed run appends to the output its checkpoint cut back; a new one starts it empty.
+  const outFd = opts.output === undefined ? null : openSync(opts.output, resume?.output != null ? 'a' : 'w')
+  const out = outFd !== null ? createWriteStream(opts.output!, { fd: outFd }) : io.stdout
   const sink = new StreamSink(out, opts.output !== undefined)
+  const saver: Saver | null =
+    place === null ? null : { place, inputs, settings, output: outFd === null ? null : { fd: outFd, path: opts.output! }, owner, adopted, exact, keyFields: opts.key, clock: opts.clock }
+  let waitSaid = false
   pipeline = new DedupPipeline(
     {
       keyFields: opts.key,
@@ -154,6 +198,24 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
       emitKey: opts.emitKey === true,
       maxEventBytes: opts.maxEventBytes,
       threads: opts.threads,
+      skipEvents: resume?.events ?? 0,
+      resumeAt: resume?.last ?? null,
+      checkpoint:
+        saver === null
+          ? undefined
+          : {
+              everyMs: opts.checkpointEvery,
+              save: async (progress, delivered) => {
+                await sink.written()
+                await saveCheckpoint(saver, progress)
+                await pipeline!.releaseDelivered(delivered)
+              },
+            },
+      onReservedWait: (n) => {
+        if (waitSaid) return
+        waitSaid = true
+        say(`kion-dedup: waiting for ${n} event(s) that another process holds reserved: it outputs them (then they are duplicates here) or dies (then they are output here once its --lease runs out)\n`)
+      },
     },
     store,
     sink,
@@ -172,10 +234,17 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     (name) => say(`kion-dedup: second ${name}: exiting now${opts.state !== undefined ? `; state not saved to ${opts.state}` : ''}\n`),
   )
 
-  /** Output closed, state saved, summary out: the end of every run whose output was delivered. */
+  /**
+   * Output durable, state or checkpoint saved, reservations released, summary out: the end of every
+   * run whose output was delivered. A run that did not finish (a signal, an error part way) leaves a
+   * checkpoint for its rerun to go on from.
+   */
   const finish = async (summary: Summary) => {
+    await sink.flush()
+    await sink.written()
+    if (saver !== null) await saveCheckpoint(saver, summary.stopped === undefined ? null : pipeline!.progress())
+    await pipeline!.releaseDelivered(pipeline!.takeDelivered()).catch(() => {})
     await sink.close()
-    if (opts.state !== undefined && exact !== null) saveState(opts.state, exact, opts.key, opts.clock)
     if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(summary) + '\n')
     if (!opts.quiet) say(formatSummary(summary, chalk))
   }

@@ -7,6 +7,7 @@ import { StoreFailure } from '../pipeline/dedup-pipeline.js'
 import { RedisStartError, RedisUnavailableError, RedisCommandError } from '../store/redis/index.js'
 import { KafkaUnavailableError } from '../kafka/client.js'
 import { DedupError, DedupOptionsError } from '../errors.js'
+import { CheckpointError } from '../pipeline/checkpoint.js'
 
 export const EXIT = {
   ok: 0,
@@ -32,7 +33,7 @@ export function exitStatusFor(e: unknown): number {
 /** One line for people: known errors without a stack. */
 export function describeError(e: unknown): string {
   if (e instanceof StoreFailure) return resumeAdvice(e)
-  if (e instanceof RedisStartError || e instanceof KafkaUnavailableError || e instanceof InputError || e instanceof StateFileError || e instanceof SourceError || e instanceof UsageError || e instanceof DedupError) return e.message
+  if (e instanceof RedisStartError || e instanceof KafkaUnavailableError || e instanceof InputError || e instanceof StateFileError || e instanceof SourceError || e instanceof UsageError || e instanceof DedupError || e instanceof CheckpointError) return e.message
   const err = e as NodeJS.ErrnoException
   if (err && typeof err.code === 'string' && err.path) return `${err.code === 'ENOENT' ? 'no such file' : err.code}: ${err.path}`
   return err instanceof Error ? err.message : String(e)

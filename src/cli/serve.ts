@@ -1,7 +1,9 @@
 /** @module `kion-dedup serve`: the same key, window and stores as the main job, behind HTTP. */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { createWriteStream, openSync } from 'node:fs'
-import { addKafkaOptions, addKeyOptions, addStoreOptions, coreOptionsOf, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
+import { createWriteStream, fsync, openSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { promisify } from 'node:util'
+import { addKafkaOptions, addKeyOptions, addLeaseOption, addStoreOptions, coreOptionsOf, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
 import { parseBytes, parsePositiveInt } from './parse.js'
 import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
@@ -14,7 +16,10 @@ import { LocalBackend } from '../serve/local-backend.js'
 import { DedupHttpServer } from '../serve/http-server.js'
 import { ServeMetrics } from '../serve/metrics.js'
 
+const fsyncAsync = promisify(fsync)
+
 interface ServeCliOptions extends BackendOptions, KafkaCliOptions {
+  lease: number
   to: 'out' | 'kafka'
   port: number
   host: string
@@ -45,7 +50,8 @@ export function serveCommand(io: CliIo, done: (status: number) => void): Command
     .addOption(new Option('--kafka-producers <n>', 'with --to kafka: sends in flight at once, each on its own idempotent producer').argParser(parsePositiveInt).default(3))
   addKeyOptions(cmd)
   addKafkaOptions(cmd, io.env)
-  return addStoreOptions(cmd, io.env)
+  addLeaseOption(addStoreOptions(cmd, io.env))
+  return cmd
     .addHelpText(
       'after',
       `
@@ -73,18 +79,23 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   if (opts.to === 'kafka') return runForwarder(opts, io, log, coreOptionsOf(opts))
   // Redis (when asked for) first: a backend that cannot be used fails before anything listens.
   // A server outlives Redis outages: it recovers in-process once Redis is back (the CLI stops instead).
-  const { store, exact, lock } = await openStore(opts, { recover: true })
+  // A new key stays reserved for this server until the output holds its event: if the server dies
+  // first, a client's retry (here or elsewhere) is answered unique once the lease runs out, not duplicate.
+  const reserve = opts.backend === 'redis' ? { owner: randomBytes(6).toString('hex'), leaseMs: opts.lease, adopted: [] } : undefined
+  const { store, exact, lock } = await openStore(opts, { recover: true, reserve })
   const toStdout = opts.out === '-'
   // Appended to: an event cut short by a crash or a full disk is dropped first (it was never acknowledged).
   const cut = toStdout ? 0 : repairTornTail(opts.out)
   if (cut > 0) log({ level: 'warn', msg: 'output ended mid-event: cut back to its last complete line', out: opts.out, cut_bytes: cut })
-  const out = toStdout ? io.stdout : createWriteStream(opts.out, { fd: openSync(opts.out, 'a') })
+  const fd = toStdout ? null : openSync(opts.out, 'a')
+  const out = fd === null ? io.stdout : createWriteStream(opts.out, { fd })
   const sink = new StreamSink(out, !toStdout)
+  const backend = new LocalBackend(coreOptionsOf(opts), store, sink, fd === null ? null : () => fsyncAsync(fd))
   const metrics = new ServeMetrics()
   let fatal: ((e: Error) => void) | null = null
   const server = new DedupHttpServer(
     { host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, onFatal: (e) => fatal?.(e) },
-    new LocalBackend(coreOptionsOf(opts), store, sink),
+    backend,
     metrics,
   )
   const address = await server.listen().catch(async (e: unknown) => {
@@ -100,6 +111,7 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   log({ level: failed ? 'error' : 'info', msg: 'stopping', reason: signal })
   // Stop accepting, finish what is in flight (each answered only once written), then flush and save.
   await server.shutdown()
+  await backend.close()
   if (failed) {
     // The output failed after keys were remembered: saving --state would make their retries duplicates.
     await store.close()

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander'
 import type { Clock, CoreOptions } from '../core/dedup-core.js'
 import type { RedisLayoutName } from '../store/redis/index.js'
 import { openStore as openStoreFor, type OpenedStore, type StoreOptions } from '../store/open.js'
+import type { Reservation } from '../store/redis/options.js'
 import { parseDuration, parseFieldList, parseProbability } from './parse.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { InvalidArgumentError } from 'commander'
@@ -76,6 +77,15 @@ export function addStoreOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
     .option('--redis-resume <token>', 'after a run stopped by Redis: deliver the events its last batch remembered but never output')
 }
 
+/** Reservations (the main job and serve; consume has its occurrences). */
+export function addLeaseOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--lease <duration>', 'with Redis: how long a new key stays reserved for this process until its output holds the event; a copy seen elsewhere meanwhile waits, and after it counts as new (this process died)')
+      .argParser(parseDuration)
+      .default(parseDuration('30s'), '30s'),
+  )
+}
+
 export interface KafkaCliOptions {
   brokers: string[]
   topic: string
@@ -104,7 +114,7 @@ export const DEFAULT_BROKERS = '127.0.0.1:9092'
 export const DEFAULT_RAW_TOPIC = 'kion.events.raw'
 
 /** The store options of a command line, as the store (and the library) takes them. */
-export function storeOptionsOf(o: BackendOptions, recover?: boolean | 'occurrences'): StoreOptions {
+export function storeOptionsOf(o: BackendOptions, recover?: boolean | 'occurrences', reserve?: Reservation): StoreOptions {
   return {
     backend: o.backend,
     windowMs: o.window,
@@ -117,12 +127,13 @@ export function storeOptionsOf(o: BackendOptions, recover?: boolean | 'occurrenc
     state: o.state,
     redis: { url: o.redisUrl, cluster: o.redisCluster === true, layout: o.redisLayout, prefix: o.keyPrefix, sets: o.redisSets, buckets: o.redisBuckets, retryMs: o.redisRetry, resume: o.redisResume },
     recover,
+    reserve,
   }
 }
 
 /** Opens the store the options name (see store/open.ts); for Redis, connects before anything else happens. */
-export function openStore(o: BackendOptions, server: { recover?: boolean | 'occurrences' } = {}): Promise<OpenedStore> {
-  return openStoreFor(storeOptionsOf(o, server.recover))
+export function openStore(o: BackendOptions, server: { recover?: boolean | 'occurrences'; reserve?: Reservation } = {}): Promise<OpenedStore> {
+  return openStoreFor(storeOptionsOf(o, server.recover, server.reserve))
 }
 
 /** What the core needs to frame and key: the key fields, the clock and the longest event. */

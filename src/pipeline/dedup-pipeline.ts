@@ -6,12 +6,15 @@ import { Slab, SlabStatus } from '../key/slab.js'
 import { InlineKeyer, SpanKeyer, type Keyer, type KeyingOptions } from '../key/keyer.js'
 import { WorkerKeyer } from '../key/worker-keyer.js'
 import type { Store, KeyBatch } from '../store.js'
-import { newKeyBatch, FIRST_SEEN_EARLIER_RUN } from '../store.js'
+import { newKeyBatch, FIRST_SEEN_EARLIER_RUN, RESERVED_ELSEWHERE } from '../store.js'
 import type { Sink } from '../sink.js'
 import type { Source } from '../source/file-source.js'
 import type { EventPlace, PipelineListener, Summary } from '../report.js'
 import type { Clock } from '../core/dedup-core.js'
 import { eventText, fillKeyBatch, keyHex, settleSlab } from '../core/settle.js'
+import { Releaser } from '../core/reservations.js'
+import { Deferred, type DeferredOutcomes } from './deferred.js'
+import { InputError } from '../framing.js'
 
 export type { Clock }
 
@@ -37,6 +40,29 @@ export interface PipelineOptions {
   threads: number
   /** Milliseconds since the epoch; injectable for tests of the ingest clock. */
   now?: () => number
+  /** Resuming: the first this many events (run-wide) were delivered by the interrupted run and are skipped; the last of them started at `resumeAt`. */
+  skipEvents?: number
+  resumeAt?: { source: string; offset: number } | null
+  /** Save progress now and then (at a slab boundary, everything before it delivered); absent: only what the store keeps. */
+  checkpoint?: CheckpointHook
+  /** Told when events wait for another process's reservation (Redis), with how many. */
+  onReservedWait?: (waiting: number) => void
+}
+
+/** How far a run has delivered: every event up to number `events` (run-wide). */
+export interface Progress {
+  events: number
+  last: { source: string; offset: number } | null
+}
+
+export interface CheckpointHook {
+  /** The least time between two checkpoints (ms). */
+  everyMs: number
+  /**
+   * Makes the output durable, saves the progress, then releases `delivered` (the reservations of
+   * the unique events since the last checkpoint; null when none). The pipeline is quiet meanwhile.
+   */
+  save(progress: Progress, delivered: KeyBatch | null): Promise<void>
 }
 
 const STOP = Symbol('stop')
@@ -85,7 +111,19 @@ export class DedupPipeline implements FrameHandler {
   private signalStop: () => void = () => {}
   /** The read that an IDLE left running, to be awaited next. */
   private pendingNext: Promise<IteratorResult<Buffer>> | undefined
-  readonly counts = { read: 0, unique: 0, duplicate: 0, rejected: 0, rawBytes: 0 }
+  readonly counts = { read: 0, unique: 0, duplicate: 0, rejected: 0, rawBytes: 0, skipped: 0 }
+  private readonly releaser: Releaser
+  /** Events another process holds reserved, set aside until settled. */
+  private readonly deferred: Deferred
+  private readonly deferredOutcomes: DeferredOutcomes
+  /** Releases under way (pipes: once written); awaited at the end. */
+  private readonly releases = new Set<Promise<void>>()
+  private lastDelivered: Progress['last'] = null
+  /** Run-wide number of the last event delivered (or skipped, as delivered by the interrupted run). */
+  private deliveredThrough = 0
+  private lastCheckpoint = performance.now()
+  /** How long the last checkpoint took: checkpoints are spaced so that they cost at most about 5 % of the run. */
+  private checkpointCost = 0
   /** The format read from each source, in order (a file named twice appears twice). */
   readonly formats: Array<{ source: string; format: InputFormat }> = []
 
@@ -100,6 +138,21 @@ export class DedupPipeline implements FrameHandler {
     this.inlineKeyer = new SpanKeyer(keying)
     for (let i = 0; i < options.threads + 2; i++) this.free.push(new Slab(SLAB_BYTES, SLAB_EVENTS))
     this.slab = this.free.pop()!
+    this.releaser = new Releaser(store)
+    this.deferred = new Deferred(store)
+    this.deferredOutcomes = {
+      unique: (e) => {
+        this.counts.unique++
+        this.sink.write(e.text)
+      },
+      duplicate: (e) => {
+        this.counts.duplicate++
+        this.listener.duplicate?.({ type: 'duplicate', ...e.place, key: e.key, first_seen: null })
+      },
+      checked: (batch) => this.releaser.add(batch, (i) => batch.firstSeen[i] === 0),
+    }
+    this.deliveredThrough = options.skipEvents ?? 0
+    this.lastDelivered = options.resumeAt ?? null
   }
 
   /** Ends the run after the current chunk (SIGINT/SIGTERM); what was read is still output and counted. */
@@ -181,8 +234,47 @@ export class DedupPipeline implements FrameHandler {
         await this.keyerInstance?.close()
       }
     }
+    // Events set aside for another process's reservation: settled before the run ends.
+    while (this.deferred.size > 0) {
+      this.options.onReservedWait?.(this.deferred.size)
+      await this.deferred.retry(true, this.deferredOutcomes)
+    }
     await this.sink.flush()
+    if (stopped === undefined && this.ordinal < (this.options.skipEvents ?? 0)) {
+      throw new InputError(`the input is shorter than the interrupted run's: it had delivered ${this.options.skipEvents} events, this input holds ${this.ordinal}`, this.sourceNames.at(-1) ?? '-', 0)
+    }
+    if (this.options.checkpoint === undefined) this.releaseOnceWritten()
+    await Promise.all(this.releases)
     return this.summary(stopped)
+  }
+
+  /**
+   * Where the run stands: every event up to `events` delivered (also after a failure part way); the
+   * caller saves it (a final checkpoint of a stopped run), then releases what `takeDelivered` hands over.
+   */
+  progress(): Progress {
+    return { events: this.deliveredThrough, last: this.lastDelivered }
+  }
+
+  /** The reservations of unique events delivered since the last checkpoint, for the caller to release once its output is durable. */
+  takeDelivered(): KeyBatch | null {
+    return this.releaser.take()
+  }
+
+  releaseDelivered(taken: KeyBatch | null): Promise<void> {
+    return this.releaser.release(taken)
+  }
+
+  /** Output to a pipe: a reservation may go once the kernel has the event. */
+  private releaseOnceWritten(): void {
+    const taken = this.releaser.take()
+    if (taken === null) return
+    const done: Promise<void> = this.sink
+      .written()
+      .then(() => this.releaser.release(taken))
+      .catch(() => {})
+      .finally(() => this.releases.delete(done))
+    this.releases.add(done)
   }
 
   /** Counts so far; also for a run that failed part way (`stopped` says why). */
@@ -233,17 +325,31 @@ export class DedupPipeline implements FrameHandler {
   // FrameHandler: called synchronously by the framer, in input order.
 
   span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
+    if (this.ordinal < (this.options.skipEvents ?? 0)) return this.skip()
     const k = this.append(buf, start, end)
     if (prescanned) this.inlineKeyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
   }
 
   reject(buf: Buffer, start: number, end: number, reason: string, errorOffset: number): void {
+    if (this.ordinal < (this.options.skipEvents ?? 0)) return this.skip()
     const k = this.append(buf, start, end)
     const r = this.slab.results
     r.preset[k] = 1
     r.status[k] = SlabStatus.Rejected
     r.errorAt[k] = errorOffset - this.framer!.position.offset
     this.slab.reasons.push([k, reason])
+  }
+
+  /** An event the interrupted run delivered: counted, not read again; the last one must be where the checkpoint says. */
+  private skip(): void {
+    this.ordinal++
+    this.counts.skipped++
+    const at = this.options.resumeAt
+    if (this.ordinal !== this.options.skipEvents || at === null || at === undefined) return
+    const p = this.framer!.position
+    if (p.source !== at.source || p.offset !== at.offset) {
+      throw new InputError(`the input differs from the interrupted run's: its event ${this.ordinal} started at ${at.source} byte ${at.offset}, here at ${p.source} byte ${p.offset}`, p.source, p.offset)
+    }
   }
 
   private append(buf: Buffer, start: number, end: number): number {
@@ -309,6 +415,18 @@ export class DedupPipeline implements FrameHandler {
     }
     // Inline keying is already done: deliver at once, so output follows input chunk by chunk.
     if (this.options.threads === 0) await this.drain()
+    const cp = this.options.checkpoint
+    // Not while events are set aside: the checkpoint would count them delivered.
+    if (cp !== undefined && this.deferred.size === 0 && performance.now() - this.lastCheckpoint >= Math.max(cp.everyMs, 20 * this.checkpointCost)) {
+      // Quiet first: no check may run ahead of what the checkpoint says was delivered.
+      await this.drain()
+      if (this.deferred.size > 0) return
+      await this.sink.flush()
+      const started = performance.now()
+      await cp.save(this.progress(), this.releaser.take())
+      this.lastCheckpoint = performance.now()
+      this.checkpointCost = this.lastCheckpoint - started
+    }
   }
 
   private async drain(): Promise<void> {
@@ -340,6 +458,12 @@ export class DedupPipeline implements FrameHandler {
         else sink.write(emitKey ? withKey(eventText(slab, k), keyHex(slab, k)) : eventText(slab, k))
       },
       duplicate: (k, first) => {
+        if (first === RESERVED_ELSEWHERE) {
+          const text = emitKey ? withKey(eventText(slab, k), keyHex(slab, k)) : Buffer.from(eventText(slab, k))
+          const digest = slab.results.digests.slice(k * 16, k * 16 + 16)
+          this.deferred.add({ text, digest, time: this.options.clock === 'event' ? slab.results.times[k] : slab.arrival, place: this.placeOf(slab, k), key: keyHex(slab, k) })
+          return
+        }
         counts.duplicate++
         listener.duplicate?.({
           type: 'duplicate',
@@ -353,8 +477,16 @@ export class DedupPipeline implements FrameHandler {
         listener.reject?.({ type: 'reject', ...this.placeOf(slab, k), reason, error_offset: slab.offsets[k] + errorAt }, slab.bytes.subarray(slab.starts[k], slab.ends[k]))
       },
     })
+    if (slab.count > 0) {
+      const last = slab.count - 1
+      this.lastDelivered = { source: this.sourceNames[slab.sources[last]], offset: slab.offsets[last] }
+      this.deliveredThrough = slab.ordinals[last]
+    }
     slab.reset()
+    this.releaser.add(batch, (i) => batch.firstSeen[i] === 0)
+    await this.deferred.retry(false, this.deferredOutcomes)
     await sink.flush()
+    if (this.options.checkpoint === undefined) this.releaseOnceWritten()
     if (listener.flush) await listener.flush()
   }
 

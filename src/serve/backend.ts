@@ -36,6 +36,9 @@ export class BodyError extends Error {}
  */
 export class OutputFailure extends Error {}
 
+/** Some events are reserved by another process that has not output them yet: nothing of the request was taken; 503, retry. */
+export class HeldElsewhere extends Error {}
+
 /** A rejected event's answer. */
 export function rejectedOutcome(reason: string, notJson: boolean): EventOutcome {
   return { status: 'rejected', code: notJson ? 400 : 422, error: reason }

@@ -1,7 +1,7 @@
 /** @module `serve`'s HTTP layer (node:http): routes, limits, answers; the work is the backend's (local checker or Kafka forwarder). */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { BodyError, OutputFailure, type EventOutcome, type ServeBackend } from './backend.js'
+import { BodyError, HeldElsewhere, OutputFailure, type EventOutcome, type ServeBackend } from './backend.js'
 import type { ServeMetrics } from './metrics.js'
 
 export interface HttpOptions {
@@ -147,6 +147,11 @@ export class DedupHttpServer {
       if (e instanceof OutputFailure) {
         this.options.onFatal(e)
         return this.send(res, 500, { error: e.message })
+      }
+      if (e instanceof HeldElsewhere) {
+        this.metrics.heldElsewhere++
+        res.setHeader('retry-after', String(RETRY_AFTER_S))
+        return this.send(res, 503, { error: e.message })
       }
       // The backend failed: nothing of this request was acknowledged or written; the client retries.
       this.metrics.backendErrors++

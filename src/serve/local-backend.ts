@@ -1,20 +1,62 @@
 /** @module serve deduplicating here: each request's events through the core (frame, key, check), unique ones to the output, answered once written. */
-import { DedupCore, type CoreOptions } from '../core/dedup-core.js'
+import { DedupCore, type CoreOptions, type Work } from '../core/dedup-core.js'
 import { eventText, keyHex } from '../core/settle.js'
-import type { Store, StoreStats } from '../store.js'
+import type { KeyBatch, Store, StoreStats } from '../store.js'
 import type { Sink } from '../sink.js'
-import { takeBody, OutputFailure, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
+import { takeBody, HeldElsewhere, OutputFailure, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
+import { Releaser, settleReserved } from '../core/reservations.js'
+
+/** How long a request waits for events another process holds reserved before it is answered 503. */
+const RESERVED_WAIT_MS = 2000
+/** How often written events are made durable (fsynced) and their reservations released. */
+const RELEASE_EVERY_MS = 100
 
 export class LocalBackend implements ServeBackend {
   readonly acceptedStatus = 200
   private readonly core: DedupCore
+  private readonly releaser: Releaser
+  private readonly timer: NodeJS.Timeout | null
+  private releasing: Promise<void> = Promise.resolve()
+  /** Keys this server reserved for requests not yet written: a copy meanwhile waits; after, it is a duplicate. */
+  private readonly inFlight = new Map<string, number>()
 
+  /** `fsync`: makes what was written to the output durable (a file); null for a pipe, where written is enough. */
   constructor(
     options: CoreOptions,
     private readonly store: Store,
     private readonly sink: Sink,
+    private readonly fsync: (() => Promise<void>) | null = null,
   ) {
     this.core = new DedupCore(options, store)
+    this.releaser = new Releaser(store)
+    this.timer = this.releaser.active ? setInterval(() => void this.releaseDurable(), RELEASE_EVERY_MS) : null
+    this.timer?.unref()
+  }
+
+  /**
+   * Releases the reservations of events written so far, once the output holds them durably: a
+   * file is fsynced first. One at a time; a failure leaves them to their lease (best effort).
+   */
+  releaseDurable(): Promise<void> {
+    this.releasing = this.releasing.then(async () => {
+      const taken = this.releaser.take()
+      if (taken === null) return
+      try {
+        await this.sink.written()
+        await this.fsync?.()
+        await this.releaser.release(taken)
+      } catch {
+        // Tried again next time; meanwhile a copy here is a duplicate (not in flight), elsewhere it waits.
+        this.releaser.putBack(taken)
+      }
+    })
+    return this.releasing
+  }
+
+  /** Releases what is left; the output must be closed after. */
+  async close(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer)
+    await this.releaseDurable()
   }
 
   get name(): string {
@@ -36,43 +78,84 @@ export class LocalBackend implements ServeBackend {
     try {
       takeBody(core, work, body, single)
       const batch = await core.check(work)
-      const outcomes: EventOutcome[] = []
-      const sink = this.sink
-      const slab = work.slab
-      let wrote = false
-      core.settle(work, {
-        unique(k) {
-          sink.write(eventText(slab, k))
-          wrote = true
-          outcomes.push({ status: 'unique', key: keyHex(slab, k) })
-        },
-        duplicate(k) {
-          outcomes.push({ status: 'duplicate', key: keyHex(slab, k) })
-        },
-        rejected(_k, { reason, notJson }) {
-          outcomes.push(rejectedOutcome(reason, notJson))
-        },
-      })
-      if (wrote) {
-        // Acknowledged only once written: an answered event is never lost with the process.
-        try {
-          await sink.flush()
-          await sink.written()
-        } catch (e) {
-          // Not delivered: a shared store must not keep these keys, or a retry elsewhere would be a duplicate.
-          const undone =
-            this.store.forget === undefined
-              ? ''
-              : await this.store.forget(batch, (i) => batch.firstSeen[i] === 0).then(
-                  () => '; its keys were forgotten',
-                  (f: unknown) => `; its keys could not be forgotten (${f instanceof Error ? f.message : String(f)})`,
-                )
-          throw new OutputFailure(`output failed: ${e instanceof Error ? e.message : String(e)}${undone}`)
-        }
+      const reserved = this.releaser.active ? this.hold(batch) : []
+      try {
+        return await this.settle(work, batch, new Set(reserved))
+      } finally {
+        for (const hex of reserved) this.letGo(hex)
       }
-      return outcomes
     } finally {
       core.release(work)
     }
+  }
+
+  /** The keys this request reserved, as in flight until it is answered. */
+  private hold(batch: KeyBatch): string[] {
+    const held: string[] = []
+    for (let i = 0; i < batch.count; i++) {
+      if (batch.firstSeen[i] !== 0) continue
+      const hex = Buffer.from(batch.digests.buffer, batch.digests.byteOffset + i * 16, 16).toString('hex')
+      this.inFlight.set(hex, (this.inFlight.get(hex) ?? 0) + 1)
+      held.push(hex)
+    }
+    return held
+  }
+
+  private letGo(hex: string): void {
+    const n = (this.inFlight.get(hex) ?? 1) - 1
+    if (n > 0) this.inFlight.set(hex, n)
+    else this.inFlight.delete(hex)
+  }
+
+  /** `mine`: the keys this request reserved (a copy later in the same body is a duplicate of the first). */
+  private async settle(work: Work, batch: KeyBatch, mine: ReadonlySet<string>): Promise<EventOutcome[]> {
+    const core = this.core
+    // A key reserved here is a duplicate when its event was written (no longer in flight) or is
+    // this request's own; in flight for another request, or reserved elsewhere: wait a little.
+    const ownIsDuplicate = (i: number) => {
+      const hex = Buffer.from(batch.digests.buffer, batch.digests.byteOffset + i * 16, 16).toString('hex')
+      return mine.has(hex) || !this.inFlight.has(hex)
+    }
+    if ((await settleReserved(this.store, batch, { ownIsDuplicate, giveUpAfterMs: RESERVED_WAIT_MS })) > 0) {
+      // Not answered at all: what this request reserved is undone, so its retry finds it new again.
+      await this.store.forget?.(batch, (i) => batch.firstSeen[i] === 0)
+      throw new HeldElsewhere('some of these events are reserved by another process that has not output them yet (or died: then its lease runs out); retry')
+    }
+    const outcomes: EventOutcome[] = []
+    const sink = this.sink
+    const slab = work.slab
+    let wrote = false
+    core.settle(work, {
+      unique(k) {
+        sink.write(eventText(slab, k))
+        wrote = true
+        outcomes.push({ status: 'unique', key: keyHex(slab, k) })
+      },
+      duplicate(k) {
+        outcomes.push({ status: 'duplicate', key: keyHex(slab, k) })
+      },
+      rejected(_k, { reason, notJson }) {
+        outcomes.push(rejectedOutcome(reason, notJson))
+      },
+    })
+    if (wrote) {
+      // Acknowledged only once written: an answered event is never lost with the process.
+      try {
+        await sink.flush()
+        await sink.written()
+      } catch (e) {
+        // Not delivered: a shared store must not keep these keys, or a retry elsewhere would be a duplicate.
+        const undone =
+          this.store.forget === undefined
+            ? ''
+            : await this.store.forget(batch, (i) => batch.firstSeen[i] === 0).then(
+                () => '; its keys were forgotten',
+                (f: unknown) => `; its keys could not be forgotten (${f instanceof Error ? f.message : String(f)})`,
+              )
+        throw new OutputFailure(`output failed: ${e instanceof Error ? e.message : String(e)}${undone}`)
+      }
+      this.releaser.add(batch, (i) => batch.firstSeen[i] === 0)
+    }
+    return outcomes
   }
 }

@@ -7,6 +7,8 @@ export class ServeMetrics {
   readonly events = { unique: 0, duplicate: 0, accepted: 0, rejected: 0 }
   readonly requests = new Map<string, number>()
   backendErrors = 0
+  /** Requests answered 503 because another process held some of their events reserved. */
+  heldElsewhere = 0
   private readonly latencyCounts = new Float64Array(LATENCY_BUCKETS_S.length + 1)
   private latencySum = 0
   private latencyCount = 0
@@ -41,6 +43,7 @@ export class ServeMetrics {
     out.push(`kion_http_request_duration_seconds_sum ${this.latencySum}`, `kion_http_request_duration_seconds_count ${this.latencyCount}`)
     if (st !== null) out.push('# HELP kion_store_keys Keys the store holds (Redis: keys this process added).', '# TYPE kion_store_keys gauge', `kion_store_keys{backend="${store.name}"} ${st.keys}`)
     if (st !== null && st.bytes !== null) out.push('# HELP kion_store_bytes Bytes the store holds.', '# TYPE kion_store_bytes gauge', `kion_store_bytes{backend="${store.name}"} ${st.bytes}`)
+    out.push('# HELP kion_reserved_elsewhere_total Requests answered 503 while another process held some of their events reserved.', '# TYPE kion_reserved_elsewhere_total counter', `kion_reserved_elsewhere_total ${this.heldElsewhere}`)
     out.push('# HELP kion_backend_errors_total Requests the backend (store, or Kafka) failed (answered 503).', '# TYPE kion_backend_errors_total counter', `kion_backend_errors_total ${this.backendErrors}`)
     return out.join('\n') + '\n'
   }

@@ -6,6 +6,7 @@ import { MemoryStore, loadState } from './memory/index.js'
 import { StateLock } from './memory/state-lock.js'
 import { ApproxStore } from './approx/index.js'
 import type { RedisLayoutName } from './redis/index.js'
+import type { Reservation } from './redis/options.js'
 
 export type BackendName = 'memory' | 'redis'
 
@@ -36,6 +37,8 @@ export interface StoreOptions {
   }
   /** Redis: a long-running process (serve, consume, the library) recovers a failed batch in-process once Redis is back. */
   recover?: boolean | 'occurrences'
+  /** Redis: reserve new keys for this owner until released (the CLI and serve; see store/redis/options.ts). */
+  reserve?: Reservation
 }
 
 export interface OpenedStore {
@@ -44,6 +47,8 @@ export interface OpenedStore {
   exact: MemoryStore | null
   /** The --state file's lock, held until the caller has saved the state (release it after closing the store). */
   lock: StateLock | null
+  /** The checkpoint saved in the --state file by a run that was interrupted; null when none. */
+  stateCheckpoint: unknown
 }
 
 /** Opens the store; for Redis, connects first, so that a Redis that cannot be used fails before any output. */
@@ -65,22 +70,24 @@ export async function openStore(o: StoreOptions): Promise<OpenedStore> {
       retryMs: o.redis.retryMs,
       resume: o.redis.resume,
       recover: o.recover,
+      reserve: o.reserve,
       keyDescription: `key=${o.keyFields.join(',')}${o.clock === 'event' ? ` time-field=${o.timeField}` : ''}`,
     })
-    return { store, exact: null, lock: null }
+    return { store, exact: null, lock: null, stateCheckpoint: null }
   }
   if (o.backend !== 'memory') throw new DedupOptionsError(`unknown backend "${String(o.backend)}": memory or redis`)
   if (o.redis.resume !== undefined) throw new DedupOptionsError('--redis-resume needs --backend redis')
   if (o.approx && o.state !== undefined) throw new DedupOptionsError('--state works with the exact store only, not with --approx')
-  if (o.approx) return { store: new ApproxStore({ windowMs: o.windowMs, fpRate: o.fpRate }), exact: null, lock: null }
+  if (o.approx) return { store: new ApproxStore({ windowMs: o.windowMs, fpRate: o.fpRate }), exact: null, lock: null, stateCheckpoint: null }
   const exact = new MemoryStore({ windowMs: o.windowMs, keepFirstSeen: o.firstSeen })
-  if (o.state === undefined) return { store: exact, exact, lock: null }
+  if (o.state === undefined) return { store: exact, exact, lock: null, stateCheckpoint: null }
   const lock = StateLock.acquire(o.state)
+  const found = { checkpoint: null as unknown }
   try {
-    loadState(o.state, exact, o.keyFields, o.clock)
+    loadState(o.state, exact, o.keyFields, o.clock, found)
   } catch (e) {
     lock.release()
     throw e
   }
-  return { store: exact, exact, lock }
+  return { store: exact, exact, lock, stateCheckpoint: found.checkpoint }
 }

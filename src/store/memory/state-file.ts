@@ -21,6 +21,8 @@ interface StateHeader {
   oldestLive: number | null
   epochNumbers: Array<number | null>
   tables: Array<{ capacity: number; count: number }>
+  /** Where an interrupted run stood when these keys were saved (pipeline/checkpoint.ts); absent after a run that finished. */
+  checkpoint?: unknown
 }
 
 /**
@@ -28,7 +30,7 @@ interface StateHeader {
  * (little-endian u32), then the SHA-256 of everything before it (32 bytes).
  * Written to `<path>.tmp-<pid>`, fsynced, then renamed over `path`.
  */
-export function saveState(path: string, store: MemoryStore, keyFields: readonly string[], clock: string): void {
+export function saveState(path: string, store: MemoryStore, keyFields: readonly string[], clock: string, checkpoint?: unknown): void {
   const snap = store.snapshot()
   const header: StateHeader = {
     version: STATE_VERSION,
@@ -41,6 +43,7 @@ export function saveState(path: string, store: MemoryStore, keyFields: readonly 
     oldestLive: Number.isFinite(snap.oldestLive) ? snap.oldestLive : null,
     epochNumbers: snap.epochNumbers,
     tables: snap.tables.map((t) => ({ capacity: t.capacity, count: t.count })),
+    ...(checkpoint !== undefined ? { checkpoint } : {}),
   }
   const headerBytes = Buffer.from(JSON.stringify(header))
   const len = Buffer.alloc(4)
@@ -71,8 +74,11 @@ export function saveState(path: string, store: MemoryStore, keyFields: readonly 
   renameSync(tmp, path)
 }
 
-/** Loads `path` into `store`; false when the file does not exist (a first run starts empty). Anything else wrong is a StateFileError. */
-export function loadState(path: string, store: MemoryStore, keyFields: readonly string[], clock: string): boolean {
+/**
+ * Loads `path` into `store`; false when the file does not exist (a first run starts empty). Anything
+ * else wrong is a StateFileError. `found.checkpoint` gets the checkpoint saved with the keys, if any.
+ */
+export function loadState(path: string, store: MemoryStore, keyFields: readonly string[], clock: string, found?: { checkpoint: unknown }): boolean {
   if (!existsSync(path)) return false
   const fd = openSync(path, 'r')
   try {
@@ -129,6 +135,7 @@ export function loadState(path: string, store: MemoryStore, keyFields: readonly 
       epochNumbers: header.epochNumbers,
       tables,
     })
+    if (found !== undefined) found.checkpoint = header.checkpoint ?? null
     return true
   } finally {
     closeSync(fd)

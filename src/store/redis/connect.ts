@@ -127,10 +127,17 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
     fail('layout check', e)
   }
 
-  const store = new RedisStore({ ...o, client, intsetLimit })
-  if (o.resume !== undefined) {
-    const m = /^([0-9a-f]{12}):(\d+)$/.exec(o.resume)
-    if (m === null) return fail('--redis-resume', new Error(`bad token "${o.resume}": expected the runid:batch printed by the failed run`))
+  const token = o.resume === undefined ? null : /^([0-9a-f]{12}):(\d+)$/.exec(o.resume)
+  if (o.resume !== undefined && token === null) {
+    client.disconnect()
+    throw new RedisStartError(`--redis-resume: bad token "${o.resume}": expected the runid:batch printed by the failed run`)
+  }
+  // The failed run reserved keys as owner `runid`: what it delivered is a duplicate now (its releases
+  // may have failed with Redis), and what it did not is claimed below.
+  const reserve = o.reserve !== undefined && token !== null ? { ...o.reserve, adopted: [...o.reserve.adopted, { owner: token[1], after: Number.MAX_SAFE_INTEGER }] } : o.reserve
+  const store = new RedisStore({ ...o, reserve, client, intsetLimit })
+  if (token !== null) {
+    const m = token
     const from = Number(m[2])
     // The CLI delivers in order and stops at the failed batch: that one and every later one went undelivered.
     const claimed = await store.readJournals(m[1], (seq) => seq >= from).catch((e: unknown) => fail('--redis-resume', e))

@@ -47,7 +47,8 @@ export class RedisStore implements Store {
     this.client = options.client
     this.script = script(options.layout === 'compact' ? COMPACT_LUA : SIMPLE_LUA)
     this.args = new ScriptArgs(this.layout, options)
-    this.runId = randomBytes(6).toString('hex')
+    // A reserving store's records and journals name the same run: a resume token names both.
+    this.runId = options.reserve?.owner ?? randomBytes(6).toString('hex')
     this.retry = new RetryPolicy(this.client, options.retryMs)
     this.journals = new Journals(this.runId, this.client, this.layout, options.cluster, this.retry)
     this.claims = new Claims(options.claimed)
