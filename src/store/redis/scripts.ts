@@ -64,7 +64,7 @@ if KEYS[2] then
     local take = answers[i] == '0'
     if not take then
       local rec = redis.call('HGET', hash, field)
-      if rec == id then
+      if rec == id and not me then
         answers[i] = '2'
       elseif rec and me then
         local lease, owner, pos = string.match(rec, '^r(%d+) (%S+) (%d+)')
