@@ -208,7 +208,12 @@ test('rebalance churn: workers join and leave (SIGTERM) while events arrive; eve
       workers.push(w)
       joined.push(w)
       await new Promise((r) => setTimeout(r, 2500))
-      if (joined.length > 1) assert.equal(await joined.shift()!.stop('SIGTERM'), 0)
+      if (joined.length > 1) {
+        // Told to stop once it has started (a loaded machine may take longer than the pause to start a process).
+        const leaving = joined.shift()!
+        await leaving.waitFor(/"msg":"consuming"/)
+        assert.equal(await leaving.stop('SIGTERM'), 0)
+      }
     }
     await producing
     await readTopic(brokers, out, N, { quietMs: 3000, timeoutMs: 120_000 })

@@ -68,6 +68,15 @@ Example:
 
 export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<number> {
   const log = jsonLog(io)
+  // From the start: a stop asked for while connecting ends the worker before its first batch, cleanly.
+  // A second signal: go now; the batch in hand was not committed and will be delivered again.
+  let stopRequested = false
+  let worker: DedupWorker | null = null
+  onStopSignals(io, (name) => {
+    log({ level: 'info', msg: 'stopping', reason: name })
+    stopRequested = true
+    worker?.stop()
+  })
   if (opts.backend !== 'redis') throw new UsageError('consume needs --backend redis: the workers of a group share one memory of keys, which also records where each key was first seen')
   const toFile = opts.out !== undefined
   if (toFile && opts.to === 'kafka') throw new UsageError('--out writes a file; --to kafka writes --out-topic: choose one')
@@ -93,7 +102,7 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
   } else {
     output = { kind: 'kafka', topic: opts.outTopic, rejectsTopic: opts.rejectsTopic ?? `${opts.topic}.rejects`, transactionalId: opts.transactionalId ?? `${opts.group}-${hostname()}-${process.pid}` }
   }
-  const worker = new DedupWorker(
+  worker = new DedupWorker(
     {
       source: {
         connection: { brokers: opts.brokers, clientId: 'kion-dedup-consume', timeoutMs: opts.kafkaTimeout, compression: opts.compression },
@@ -112,11 +121,7 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
     store,
   )
   log({ level: 'info', msg: 'consuming', brokers: opts.brokers.join(','), topic: opts.topic, group: opts.group, to: toFile ? opts.out : opts.outTopic, backend: store.name })
-  // A second signal: go now; the batch in hand was not committed and will be delivered again.
-  onStopSignals(io, (name) => {
-    log({ level: 'info', msg: 'stopping', reason: name })
-    worker.stop()
-  })
+  if (stopRequested) worker.stop()
   const progress = setInterval(() => log({ level: 'info', msg: 'progress', ...worker.counts }), 10_000)
   try {
     await worker.run()
