@@ -103,14 +103,14 @@ for (const layout of LAYOUTS) {
     assert.equal(cli([file, ...opts]).lines.length, expected.unique)
     const end1 = Date.now()
     const again = cli([file, ...opts]).lines.length
-    if (Date.now() >= start1 + W) {
-      // A machine so loaded that one run took longer than the window: the second run may have renewed keys.
-      t.skip(`the second run ended ${Date.now() - start1} ms after the first began, past the ${W} ms window`)
-      return
-    }
-    assert.equal(again, 0, 'within the window every key is seen')
-    // Forgotten at most one bucket (W/8) after the window: wait until that has surely passed for every key.
-    const forgotten = end1 + W + W / 8 + 500
+    const end2 = Date.now()
+    // Checked only when the second run ended inside the window (on a machine so loaded that one run
+    // outlasts 10 s it may not have); the rest of the test holds either way.
+    if (end2 < start1 + W) assert.equal(again, 0, 'within the window every key is seen')
+    else t.diagnostic(`the second run ended ${end2 - start1} ms after the first began, past the ${W} ms window`)
+    // Forgotten at most one bucket (W/8) after the window: wait until that has surely passed for every
+    // key, including any a late second run remembered anew.
+    const forgotten = (end2 < start1 + W ? end1 : end2) + W + W / 8 + 500
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, forgotten - Date.now())))
     assert.equal(cli([file, ...opts]).lines.length, expected.unique)
   })

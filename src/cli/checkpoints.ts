@@ -99,7 +99,7 @@ export interface Saver {
   clock: string
 }
 
-/** Makes the output durable, then saves where the run stands; `complete`: the run is done, nothing to resume. */
+/** Makes the output durable, then saves where the run stands; `progress` null: the run is done, nothing to resume (the checkpoint goes). */
 export async function saveCheckpoint(s: Saver, progress: Progress | null): Promise<void> {
   if (s.output !== null) await fsync(s.output.fd)
   const cp: Checkpoint | undefined =

@@ -325,13 +325,13 @@ export class DedupPipeline implements FrameHandler {
   // FrameHandler: called synchronously by the framer, in input order.
 
   span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
-    if (this.ordinal < (this.options.skipEvents ?? 0)) return this.skip()
+    if (this.ordinal < (this.options.skipEvents ?? 0)) return this.skipDelivered()
     const k = this.append(buf, start, end)
     if (prescanned) this.inlineKeyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
   }
 
   reject(buf: Buffer, start: number, end: number, reason: string, errorOffset: number): void {
-    if (this.ordinal < (this.options.skipEvents ?? 0)) return this.skip()
+    if (this.ordinal < (this.options.skipEvents ?? 0)) return this.skipDelivered()
     const k = this.append(buf, start, end)
     const r = this.slab.results
     r.preset[k] = 1
@@ -341,7 +341,7 @@ export class DedupPipeline implements FrameHandler {
   }
 
   /** An event the interrupted run delivered: counted, not read again; the last one must be where the checkpoint says. */
-  private skip(): void {
+  private skipDelivered(): void {
     this.ordinal++
     this.counts.skipped++
     const at = this.options.resumeAt

@@ -1,10 +1,17 @@
 /** @module serve deduplicating here: each request's events through the core (frame, key, check), unique ones to the output, answered once written. */
 import { DedupCore, type CoreOptions, type Work } from '../core/dedup-core.js'
 import { eventText, keyHex } from '../core/settle.js'
+import { digestHex, DIGEST_BYTES } from '../key/canonical.js'
 import type { KeyBatch, Store, StoreStats } from '../store.js'
 import type { Sink } from '../sink.js'
 import { takeBody, HeldElsewhere, OutputFailure, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
 import { Releaser, settleReserved } from '../core/reservations.js'
+
+const NONE: ReadonlySet<string> = new Set()
+
+function batchKeyHex(batch: KeyBatch, i: number): string {
+  return digestHex(batch.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES))
+}
 
 /** How long a request waits for events another process holds reserved before it is answered 503. */
 const RESERVED_WAIT_MS = 2000
@@ -35,7 +42,7 @@ export class LocalBackend implements ServeBackend {
 
   /**
    * Releases the reservations of events written so far, once the output holds them durably: a
-   * file is fsynced first. One at a time; a failure leaves them to their lease (best effort).
+   * file is fsynced first. One at a time; what fails to release is tried again the next time.
    */
   releaseDurable(): Promise<void> {
     this.releasing = this.releasing.then(async () => {
@@ -80,7 +87,7 @@ export class LocalBackend implements ServeBackend {
       const batch = await core.check(work)
       const reserved = this.releaser.active ? this.hold(batch) : []
       try {
-        return await this.settle(work, batch, new Set(reserved))
+        return await this.settle(work, batch, reserved.length > 0 ? new Set(reserved) : NONE)
       } finally {
         for (const hex of reserved) this.letGo(hex)
       }
@@ -94,7 +101,7 @@ export class LocalBackend implements ServeBackend {
     const held: string[] = []
     for (let i = 0; i < batch.count; i++) {
       if (batch.firstSeen[i] !== 0) continue
-      const hex = Buffer.from(batch.digests.buffer, batch.digests.byteOffset + i * 16, 16).toString('hex')
+      const hex = batchKeyHex(batch, i)
       this.inFlight.set(hex, (this.inFlight.get(hex) ?? 0) + 1)
       held.push(hex)
     }
