@@ -9,7 +9,7 @@ import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { StreamSink } from '../sink/index.js'
 import { repairTornTail } from '../sink/torn-tail.js'
-import { DedupWorker, type WorkerOutput } from '../consume/dedup-worker.js'
+import type { DedupWorker, WorkerOutput } from '../consume/dedup-worker.js'
 
 interface ConsumeCliOptions extends BackendOptions, KafkaCliOptions {
   group: string
@@ -83,6 +83,8 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
   if (!toFile && opts.to === 'out') throw new UsageError('--to out needs --out FILE (or - for stdout)')
   if (toFile && opts.rejectsTopic !== undefined) throw new UsageError('--rejects-topic goes with --to kafka; with --out use --rejects FILE')
   if (!toFile && opts.rejects !== undefined) throw new UsageError('--rejects goes with --out; with --to kafka use --rejects-topic')
+  // The Kafka client is loaded by this command only: importing it costs more than the rest of start-up.
+  const { DedupWorker } = await import('../consume/dedup-worker.js')
   // After a failed check, go on once Redis is back; redeliveries are recognised by their occurrences, so nothing is claimed.
   const { store } = await openStore(opts, { recover: 'occurrences' })
   let output: WorkerOutput

@@ -2,7 +2,6 @@
 import { Command, Option } from 'commander'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { openSync, writeFileSync } from 'node:fs'
-import { Chalk } from 'chalk'
 import { DedupPipeline, StoreFailure, type Clock } from '../pipeline/dedup-pipeline.js'
 import { openSources, SourceError } from '../source/index.js'
 import { StreamSink } from '../sink/index.js'
@@ -120,6 +119,7 @@ function drained(s: WriteStream): Promise<void> {
 /** Runs the job; returns the exit status. Errors it cannot handle propagate to main. */
 export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): Promise<number> {
   const colour = io.stderr.isTTY === true && !io.env.NO_COLOR
+  const { Chalk } = await import('chalk')
   const chalk = new Chalk({ level: colour ? 1 : 0 })
   const say = (s: string) => void io.stderr.write(s)
 

@@ -6,7 +6,7 @@ import { parseDuration, parseNonNegativeInt, parsePositiveInt, parseRate } from 
 import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { loadEvents } from '../replay/events.js'
-import { AnswerLedger, EventPicker, runReplay, type RunResult } from '../replay/runner.js'
+import type { RunResult } from '../replay/runner.js'
 
 interface ReplayCliOptions {
   url: string
@@ -91,6 +91,8 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
   } catch (e) {
     throw new UsageError(`bad --url "${o.url}": ${e instanceof Error ? e.message : String(e)}`)
   }
+  // The runner (and its histogram library) is loaded by this command only.
+  const { AnswerLedger, EventPicker, runReplay } = await import('../replay/runner.js')
   const events = await loadEvents(files.length > 0 ? files : [FIXTURE], io.stdin, { keyFields: o.key, allowMissing: o.allowMissing === true, timeField: null })
   const ledger = new AnswerLedger()
   // One picker for the whole replay: --find-max steps go on through the file instead of starting over.

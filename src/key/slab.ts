@@ -39,6 +39,8 @@ export class Slab {
   ordinals: number[] = []
   /** Arrival time (ms) of the slab's first event: the ingest clock's time for all of them. */
   arrival = 0
+  /** Counts replacements of the shared buffers (growing): worker threads hold views of the current ones. */
+  memoryGeneration = 0
 
   constructor(
     private byteCapacity: number,
@@ -81,10 +83,12 @@ export class Slab {
     const grown = Buffer.from(new SharedArrayBuffer(this.byteCapacity))
     this.bytes.copy(grown, 0, 0, this.used)
     this.bytes = grown
+    this.memoryGeneration++
   }
 
   private growCount(): void {
     this.capacity *= 2
+    this.memoryGeneration++
     const starts = new Int32Array(new SharedArrayBuffer(this.capacity * 4))
     const ends = new Int32Array(new SharedArrayBuffer(this.capacity * 4))
     starts.set(this.starts)

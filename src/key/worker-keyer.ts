@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads'
 import type { Keyer, KeyingOptions } from './keyer.js'
 import type { Slab } from './slab.js'
-import type { KeyReply, KeyRequest } from './key-worker.js'
+import type { KeyReply, KeyRequest, SlabMemory } from './key-worker.js'
 
 interface Pending {
   resolve: () => void
@@ -15,10 +15,14 @@ export class WorkerKeyer implements Keyer {
   /** Requests in flight per worker, in the order sent (a worker answers in order). */
   private readonly queues: Pending[][]
   private next = 0
+  /** Per worker: the memory generation of each slab as last sent to it (a slab that grew has new buffers). */
+  private readonly sent: Array<Map<Slab, number>>
+  private readonly ids = new Map<Slab, number>()
 
   constructor(threads: number, options: KeyingOptions) {
     this.workers = Array.from({ length: threads }, () => new Worker(new URL('./key-worker.js', import.meta.url), { workerData: options }))
     this.queues = this.workers.map(() => [])
+    this.sent = this.workers.map(() => new Map())
     this.workers.forEach((w, i) => {
       w.on('message', (reply: KeyReply) => {
         const p = this.queues[i].shift()!
@@ -43,20 +47,14 @@ export class WorkerKeyer implements Keyer {
     this.next = (best + 1) % this.workers.length
     return new Promise((resolve, reject) => {
       this.queues[best].push({ resolve, reject, slab })
-      const r = slab.results
-      const req: KeyRequest = {
-        bytes: slab.bytes.buffer as SharedArrayBuffer,
-        starts: slab.starts.buffer as SharedArrayBuffer,
-        ends: slab.ends.buffer as SharedArrayBuffer,
-        results: {
-          status: r.status.buffer as SharedArrayBuffer,
-          compact: r.compact.buffer as SharedArrayBuffer,
-          digests: r.digests.buffer as SharedArrayBuffer,
-          times: r.times.buffer as SharedArrayBuffer,
-          errorAt: r.errorAt.buffer as SharedArrayBuffer,
-          preset: r.preset.buffer as SharedArrayBuffer,
-        },
-        count: slab.count,
+      let id = this.ids.get(slab)
+      if (id === undefined) this.ids.set(slab, (id = this.ids.size))
+      // Slabs are reused: their memory is sent to a worker once (and again after it grew), not with every request.
+      const sent = this.sent[best]
+      const req: KeyRequest = { slab: id, count: slab.count }
+      if (sent.get(slab) !== slab.memoryGeneration) {
+        req.memory = memoryOf(slab)
+        sent.set(slab, slab.memoryGeneration)
       }
       this.workers[best].postMessage(req)
     })
@@ -64,5 +62,22 @@ export class WorkerKeyer implements Keyer {
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()))
+  }
+}
+
+function memoryOf(slab: Slab): SlabMemory {
+  const r = slab.results
+  return {
+    bytes: slab.bytes.buffer as SharedArrayBuffer,
+    starts: slab.starts.buffer as SharedArrayBuffer,
+    ends: slab.ends.buffer as SharedArrayBuffer,
+    results: {
+      status: r.status.buffer as SharedArrayBuffer,
+      compact: r.compact.buffer as SharedArrayBuffer,
+      digests: r.digests.buffer as SharedArrayBuffer,
+      times: r.times.buffer as SharedArrayBuffer,
+      errorAt: r.errorAt.buffer as SharedArrayBuffer,
+      preset: r.preset.buffer as SharedArrayBuffer,
+    },
   }
 }

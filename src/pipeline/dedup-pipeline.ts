@@ -83,6 +83,8 @@ const SLAB_EVENTS = 1024
 export class DedupPipeline implements FrameHandler {
   /** Created on first use: JSON-array input never needs the worker threads. */
   private keyerInstance: Keyer | null = null
+  /** Keys slabs on the main thread until the first full one starts the workers. */
+  private smallSlabKeyer: InlineKeyer | null = null
   private readonly keying: KeyingOptions
   /**
    * Keys JSON-array elements on the main thread right after the framer's scan: the framer must
@@ -370,9 +372,16 @@ export class DedupPipeline implements FrameHandler {
     return k
   }
 
-  private keyer(): Keyer {
-    this.keyerInstance ??= this.options.threads > 0 ? new WorkerKeyer(this.options.threads, this.keying) : new InlineKeyer(this.keying)
-    return this.keyerInstance
+  /**
+   * The worker threads start with the first full slab: a run whose input is smaller than one
+   * (a single event, a short pipe) keys on the main thread and never pays for starting them.
+   */
+  private keyer(slab: Slab): Keyer {
+    if (this.keyerInstance !== null) return this.keyerInstance
+    if (this.options.threads > 0 && slab.used >= SLAB_TARGET_BYTES) return (this.keyerInstance = new WorkerKeyer(this.options.threads, this.keying))
+    this.smallSlabKeyer ??= new InlineKeyer(this.keying)
+    if (this.options.threads === 0) this.keyerInstance = this.smallSlabKeyer
+    return this.smallSlabKeyer
   }
 
   /**
@@ -384,7 +393,7 @@ export class DedupPipeline implements FrameHandler {
   private async dispatch(): Promise<void> {
     const slab = this.slab
     if (slab.count > 0) {
-      const keyed = allPreset(slab) ? undefined : this.keyer().key(slab)
+      const keyed = allPreset(slab) ? undefined : this.keyer(slab).key(slab)
       const checked = this.submitted.then(async () => {
         if (keyed !== undefined) await keyed
         return this.submitCheck(slab)

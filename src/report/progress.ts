@@ -1,9 +1,12 @@
 /** @module Progress bar on stderr (cli-progress); only created when stderr is a TTY and the input size is known. */
-import cliProgress from 'cli-progress'
+import { createRequire } from 'node:module'
+import type * as CliProgress from 'cli-progress'
 import type { PipelineListener } from '../report.js'
 import { formatBytes } from './summary.js'
 
 export function progressBar(totalBytes: number, stream: NodeJS.WriteStream): PipelineListener & { stop(): void } {
+  // Loaded here, not at start-up: only a run on a terminal draws a bar.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress
   const started = performance.now()
   const bar = new cliProgress.SingleBar(
     {

@@ -1,10 +1,10 @@
 /** @module Opening the Redis store: connect (failing fast), agree on the layout, recover a failed run's batch in doubt. */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
+
+export { RedisStartError }
 import { RedisStore, type RedisClient, type RedisStoreOptions } from './redis-store.js'
 import { KeyLayout } from './layout.js'
-
-/** Redis could not be used at start: nothing has been read or written yet. */
-export class RedisStartError extends Error {}
+import { RedisStartError } from './retry-policy.js'
 
 export interface OpenRedisOptions extends Omit<RedisStoreOptions, 'client' | 'intsetLimit' | 'claimed'> {
   url: string

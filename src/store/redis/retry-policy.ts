@@ -4,6 +4,9 @@
  */
 import type { RedisClient } from './options.js'
 
+/** Redis could not be used at start: nothing has been read or written yet. */
+export class RedisStartError extends Error {}
+
 /** Redis could not be reached (or kept failing) for the whole retry time; nothing after `resumeToken`'s batch was checked. */
 export class RedisUnavailableError extends Error {
   constructor(
