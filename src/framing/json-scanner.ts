@@ -37,13 +37,24 @@ for (const c of [0x20, 0x0a, 0x0d, 0x09]) WS[c] = 1
 const HEX = new Uint8Array(256)
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1
 
+/** What a scan records: where the wanted top-level members' values sit, and what the whole value is. */
+export interface ScanSpans {
+  /** Byte span of each wanted member's value, valid when `kind[f] !== None`. */
+  readonly start: Int32Array
+  readonly end: Int32Array
+  readonly kind: Uint8Array
+  /** 1 when the wanted string value holds a backslash escape (it needs decoding). */
+  readonly escaped: Uint8Array
+  readonly topKind: ValueKind
+}
+
 /**
  * Scans one JSON value in a byte range, per RFC 8259: the whole grammar is checked
  * (the n_ cases of JSONTestSuite are rejected), while only the wanted members of a
  * top-level object are recorded, as byte spans into the caller's buffer.
  * One instance is reused for every event; its span arrays are overwritten by each scan.
  */
-export class JsonScanner {
+export class JsonScanner implements ScanSpans {
   /** Byte span of each wanted member's value, valid when `kind[f] !== None`. */
   readonly start: Int32Array
   readonly end: Int32Array

@@ -1,6 +1,6 @@
 /** @module The canonical key encoding: equal JSON values of the key fields give equal bytes, different ones never do. */
 import { hash } from 'node:crypto'
-import { type JsonScanner, ValueKind, KIND_NAMES } from '../framing/json-scanner.js'
+import { type ScanSpans, ValueKind, KIND_NAMES } from '../framing/json-scanner.js'
 
 /** The seed's six fields, in the order the encoding uses. */
 export const DEFAULT_KEY_FIELDS = ['client_id', 'event_datetime', 'event_name', 'product_id', 'sid', 'r'] as const
@@ -33,7 +33,7 @@ export class KeyEncoder {
   ) {}
 
   /** Encodes the key of the event last scanned by `scanner` out of `buf`; throws KeyError when it has none. */
-  encode(scanner: JsonScanner, buf: Uint8Array): Buffer {
+  encode(scanner: ScanSpans, buf: Uint8Array): Buffer {
     let pos = 0
     const fields = this.fields
     for (let f = 0; f < fields.length; f++) {

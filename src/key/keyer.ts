@@ -1,5 +1,6 @@
 /** @module Keying: validate each framed event, find its key fields, digest them. The same function runs inline or in worker threads. */
-import { JsonScanner, ValueKind } from '../framing/json-scanner.js'
+import { JsonScanner, ValueKind, type ScanSpans } from '../framing/json-scanner.js'
+import { WasmScan, WasmScanner } from '../framing/wasm-scanner.js'
 import { parseEventTime } from './event-time.js'
 import { KeyEncoder, KeyError, digestInto } from './canonical.js'
 import { SlabStatus, type Slab, type SlabResults } from './slab.js'
@@ -20,6 +21,8 @@ export interface Keyer {
 /** Keys events one by one with one scanner and encoder; what a worker thread runs, and what runs inline. */
 export class SpanKeyer {
   private readonly scanner: JsonScanner
+  /** The fast path when WebAssembly is available: it accepts what `scanner` accepts; `scanner` says why a reject is one. */
+  private readonly fast: WasmScanner | null
   private readonly encoder: KeyEncoder
   private readonly timeSlot: number
 
@@ -35,11 +38,22 @@ export class SpanKeyer {
     }
     this.timeSlot = timeSlot
     this.scanner = new JsonScanner(fields)
+    this.fast = WasmScanner.create(fields)
     this.encoder = new KeyEncoder(options.keyFields, options.allowMissing)
   }
 
   /** Keys events [from, to) of a slab whose parts are given separately (workers receive them so). */
   keyRange(bytes: Buffer, starts: Int32Array, ends: Int32Array, r: SlabResults, from: number, to: number, reasons: Array<[number, string]>): void {
+    if (this.fast !== null && to > from) {
+      let lo = starts[from]
+      let hi = ends[from]
+      for (let k = from + 1; k < to; k++) {
+        if (starts[k] < lo) lo = starts[k]
+        if (ends[k] > hi) hi = ends[k]
+      }
+      // One copy of the range into the module's memory; every event of it is then scanned there.
+      this.fast.load(bytes, lo, hi)
+    }
     for (let k = from; k < to; k++) {
       if (r.preset[k] === 1) continue
       const reason = this.keyOne(bytes, starts[k], ends[k], r, k)
@@ -57,7 +71,7 @@ export class SpanKeyer {
 
   /** Keys the event the shared scanner has just scanned (successfully) in `buf`; the result goes to entry k. */
   keyScanned(buf: Buffer, r: SlabResults, k: number, reasons: Array<[number, string]>): void {
-    const reason = this.afterScan(buf, r, k)
+    const reason = this.afterScan(this.scanner, buf, r, k)
     // Array elements may span lines; NDJSON lines (keyed by keyRange) pass through as they are.
     r.compact[k] = this.scanner.innerWhitespace ? 1 : 0
     r.preset[k] = 1
@@ -69,20 +83,22 @@ export class SpanKeyer {
 
   /** null when keyed; else the reason for rejecting it (with r.errorAt set). */
   private keyOne(buf: Buffer, start: number, end: number, r: SlabResults, k: number): string | null {
+    const fast = this.fast
+    if (fast !== null && fast.scan(start, end) === WasmScan.Ok) return this.afterScan(fast, buf, r, k)
+    // A reject, or a case the fast path leaves to JavaScript: this scan decides, and says what and where.
     const s = this.scanner
     if (!s.scan(buf, start, end)) {
       r.errorAt[k] = s.errorPos - start
       return `invalid JSON: ${s.errorMessage}`
     }
-    return this.afterScan(buf, r, k)
+    return this.afterScan(s, buf, r, k)
   }
 
-  private afterScan(buf: Buffer, r: SlabResults, k: number): string | null {
-    const s = this.scanner
+  private afterScan(s: ScanSpans, buf: Buffer, r: SlabResults, k: number): string | null {
     r.errorAt[k] = 0
     if (s.topKind !== ValueKind.Object) return 'not a JSON object'
     if (this.timeSlot >= 0) {
-      const t = this.eventTime(buf)
+      const t = this.eventTime(s, buf)
       if (typeof t === 'string') return t
       r.times[k] = t
     }
@@ -95,8 +111,7 @@ export class SpanKeyer {
     return null
   }
 
-  private eventTime(buf: Buffer): number | string {
-    const s = this.scanner
+  private eventTime(s: ScanSpans, buf: Buffer): number | string {
     const f = this.timeSlot
     const field = this.options.timeField
     const kind = s.kind[f]
