@@ -30,7 +30,8 @@ export interface FrameHandler {
 export interface Framer {
   readonly format: InputFormat
   readonly position: EventPosition
-  push(chunk: Buffer): void
+  /** `roomBefore`: bytes before the chunk, in its memory, that the framer may write into (an NDJSON line begun in the previous chunk is moved there). */
+  push(chunk: Buffer, roomBefore?: number): void
   end(): void
 }
 

@@ -28,7 +28,7 @@ export class NdjsonFramer implements Framer {
     this.position = { source, line: 0, index: 0, offset: 0 }
   }
 
-  push(chunk: Buffer): void {
+  push(chunk: Buffer, roomBefore = 0): void {
     let pos = 0
     if (this.carryLength > 0) {
       const nl = chunk.indexOf(LF)
@@ -39,6 +39,18 @@ export class NdjsonFramer implements Framer {
       if (this.oversize) {
         this.carryLength += nl
         this.rejectOversize(this.carryLength + 1)
+      } else if (this.carryLength <= roomBefore) {
+        // The line's start goes into the room before this chunk: the whole line then lies in the
+        // chunk's own memory, where a slab can keep it without a copy.
+        const whole = Buffer.from(chunk.buffer, chunk.byteOffset - this.carryLength, this.carryLength + nl)
+        let at = 0
+        for (const part of this.carry) {
+          whole.set(part, at)
+          at += part.length
+        }
+        this.carry = []
+        this.carryLength = 0
+        this.onLine(whole, 0, whole.length, whole.length + 1)
       } else {
         this.carry.push(chunk.subarray(0, nl))
         const joined = Buffer.concat(this.carry, this.carryLength + nl)

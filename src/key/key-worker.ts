@@ -3,9 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { SpanKeyer, type KeyingOptions } from './keyer.js'
 import type { SlabResults } from './slab.js'
 
-/** A slab's shared memory: sent once per slab and worker (and again when the slab grew), then named by its id. */
+/** A slab's span and result arrays: sent once per slab and worker (and again when they grew), then named by the slab's id. */
 export interface SlabMemory {
-  bytes: SharedArrayBuffer
   starts: SharedArrayBuffer
   ends: SharedArrayBuffer
   results: { status: SharedArrayBuffer; compact: SharedArrayBuffer; digests: SharedArrayBuffer; times: SharedArrayBuffer; errorAt: SharedArrayBuffer; preset: SharedArrayBuffer }
@@ -13,8 +12,11 @@ export interface SlabMemory {
 
 export interface KeyRequest {
   slab: number
-  /** Present when this worker has not seen the slab's current memory. */
+  /** Present when this worker has not seen the slab's current arrays. */
   memory?: SlabMemory
+  /** The events' bytes: a slab's own memory or an input buffer it adopted, named by an id; sent once per worker. */
+  bytes: number
+  bytesMemory?: SharedArrayBuffer
   count: number
 }
 
@@ -24,7 +26,6 @@ export interface KeyReply {
 }
 
 interface SlabViews {
-  bytes: Buffer
   starts: Int32Array
   ends: Int32Array
   results: SlabResults
@@ -32,10 +33,10 @@ interface SlabViews {
 
 const keyer = new SpanKeyer(workerData as KeyingOptions)
 const slabs = new Map<number, SlabViews>()
+const byteBuffers = new Map<number, Buffer>()
 
 function viewsOf(m: SlabMemory): SlabViews {
   return {
-    bytes: Buffer.from(m.bytes),
     starts: new Int32Array(m.starts),
     ends: new Int32Array(m.ends),
     results: {
@@ -53,9 +54,11 @@ parentPort!.on('message', (req: KeyRequest) => {
   const reasons: Array<[number, string]> = []
   try {
     if (req.memory !== undefined) slabs.set(req.slab, viewsOf(req.memory))
+    if (req.bytesMemory !== undefined) byteBuffers.set(req.bytes, Buffer.from(req.bytesMemory))
     const v = slabs.get(req.slab)
-    if (v === undefined) throw new Error(`slab ${req.slab} was never sent`)
-    keyer.keyRange(v.bytes, v.starts, v.ends, v.results, 0, req.count, reasons)
+    const bytes = byteBuffers.get(req.bytes)
+    if (v === undefined || bytes === undefined) throw new Error(`slab ${req.slab} or bytes ${req.bytes} was never sent`)
+    keyer.keyRange(bytes, v.starts, v.ends, v.results, 0, req.count, reasons)
     parentPort!.postMessage({ reasons } satisfies KeyReply)
   } catch (e) {
     parentPort!.postMessage({ reasons, error: e instanceof Error ? e.stack ?? e.message : String(e) } satisfies KeyReply)

@@ -1,4 +1,4 @@
-/** @module A slab: a run of framed events copied into shared memory, with room for what keying finds out about each. */
+/** @module A slab: a run of framed events in shared memory (copied in, or kept in the input buffer they were read into), with room for what keying finds out about each. */
 
 /** Per-event outcome of keying. */
 export const SlabStatus = { Keyed: 0, Rejected: 1 } as const
@@ -23,8 +23,10 @@ export interface SlabResults {
  * copy and write results in place; one slab is reused for many chunks.
  */
 export class Slab {
+  /** Where the events are: the slab's own memory, or an input buffer it adopted. */
   bytes: Buffer
   count = 0
+  /** Bytes of `bytes` in use: own memory filled so far, or the end of the last adopted event. */
   used = 0
   starts: Int32Array
   ends: Int32Array
@@ -39,20 +41,31 @@ export class Slab {
   ordinals: number[] = []
   /** Arrival time (ms) of the slab's first event: the ingest clock's time for all of them. */
   arrival = 0
-  /** Counts replacements of the shared buffers (growing): worker threads hold views of the current ones. */
+  /** Counts replacements of the span and result arrays (growing): worker threads hold views of the current ones. */
   memoryGeneration = 0
+  /** The input buffer whose events this slab holds in place, or null when they were copied into `own`. */
+  adopted: Buffer | null = null
+  private own: Buffer
+  private offered: Buffer | null = null
+  private releaseAdopted: ((buf: Buffer) => void) | null = null
 
   constructor(
     private byteCapacity: number,
     private capacity: number,
   ) {
-    this.bytes = Buffer.from(new SharedArrayBuffer(byteCapacity))
+    this.own = Buffer.from(new SharedArrayBuffer(byteCapacity))
+    this.bytes = this.own
     this.starts = new Int32Array(new SharedArrayBuffer(capacity * 4))
     this.ends = new Int32Array(new SharedArrayBuffer(capacity * 4))
     this.results = allocResults(capacity)
   }
 
   reset(): void {
+    if (this.adopted !== null) this.releaseAdopted?.(this.adopted)
+    this.adopted = null
+    this.offered = null
+    this.releaseAdopted = null
+    this.bytes = this.own
     this.count = 0
     this.used = 0
     this.reasons = []
@@ -63,8 +76,40 @@ export class Slab {
     this.ordinals.length = 0
   }
 
-  /** Copies one event in; returns its index. */
+  /**
+   * Offers an input buffer (SharedArrayBuffer-backed, so worker threads can read it) that the
+   * next events may sit in: if the slab is still empty when the first of them comes, it keeps
+   * them where they are instead of copying them, and hands the buffer to `release` on reset.
+   * Returns whether the slab adopted it by then; `offer(null)` withdraws the offer.
+   */
+  offer(buf: Buffer | null, release: ((buf: Buffer) => void) | null = null): boolean {
+    this.offered = buf
+    if (buf === null) return false
+    this.releaseAdopted = release
+    return this.adopted === buf
+  }
+
+  /** Takes one event in (in place when it lies in the adopted buffer, else copied); returns its index. */
   append(src: Uint8Array, start: number, end: number): number {
+    if (this.adopted === null && this.count === 0 && this.offered !== null && src.buffer === this.offered.buffer) {
+      this.adopted = this.offered
+      this.bytes = this.offered
+    }
+    if (this.adopted !== null) {
+      if (src.buffer === this.adopted.buffer) {
+        if (this.count === this.capacity) this.growCount()
+        const base = src.byteOffset - this.adopted.byteOffset
+        const k = this.count++
+        this.starts[k] = base + start
+        this.ends[k] = base + end
+        if (base + end > this.used) this.used = base + end
+        this.results.preset[k] = 0
+        this.results.compact[k] = 0
+        return k
+      }
+      // An event from elsewhere (a line joined across reads): from now on every event is copied.
+      this.unadopt()
+    }
     const n = end - start
     if (this.used + n > this.byteCapacity) this.growBytes(this.used + n)
     if (this.count === this.capacity) this.growCount()
@@ -78,12 +123,34 @@ export class Slab {
     return k
   }
 
-  private growBytes(min: number): void {
+  /** Copies the events held in place into own memory. */
+  private unadopt(): void {
+    const from = this.adopted!
+    let need = 0
+    for (let k = 0; k < this.count; k++) need += this.ends[k] - this.starts[k]
+    if (need > this.byteCapacity) this.growBytes(need, false)
+    let used = 0
+    for (let k = 0; k < this.count; k++) {
+      const n = this.ends[k] - this.starts[k]
+      from.copy(this.own, used, this.starts[k], this.ends[k])
+      this.starts[k] = used
+      this.ends[k] = used + n
+      used += n
+    }
+    // The buffer is not released here: whoever offered it gives it back, as the slab no longer holds it.
+    this.adopted = null
+    this.offered = null
+    this.releaseAdopted = null
+    this.bytes = this.own
+    this.used = used
+  }
+
+  private growBytes(min: number, keep = true): void {
     this.byteCapacity = Math.max(min, this.byteCapacity * 2)
     const grown = Buffer.from(new SharedArrayBuffer(this.byteCapacity))
-    this.bytes.copy(grown, 0, 0, this.used)
+    if (keep) this.own.copy(grown, 0, 0, this.used)
+    this.own = grown
     this.bytes = grown
-    this.memoryGeneration++
   }
 
   private growCount(): void {

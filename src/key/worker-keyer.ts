@@ -18,11 +18,16 @@ export class WorkerKeyer implements Keyer {
   /** Per worker: the memory generation of each slab as last sent to it (a slab that grew has new buffers). */
   private readonly sent: Array<Map<Slab, number>>
   private readonly ids = new Map<Slab, number>()
+  /** Ids of the byte buffers events sit in (slabs' own, and input buffers slabs adopted), and which worker has which. */
+  private readonly bufferIds = new WeakMap<ArrayBufferLike, number>()
+  private nextBufferId = 0
+  private readonly sentBuffers: Array<Set<number>>
 
   constructor(threads: number, options: KeyingOptions) {
     this.workers = Array.from({ length: threads }, () => new Worker(new URL('./key-worker.js', import.meta.url), { workerData: options }))
     this.queues = this.workers.map(() => [])
     this.sent = this.workers.map(() => new Map())
+    this.sentBuffers = this.workers.map(() => new Set())
     this.workers.forEach((w, i) => {
       w.on('message', (reply: KeyReply) => {
         const p = this.queues[i].shift()!
@@ -51,10 +56,17 @@ export class WorkerKeyer implements Keyer {
       if (id === undefined) this.ids.set(slab, (id = this.ids.size))
       // Slabs are reused: their memory is sent to a worker once (and again after it grew), not with every request.
       const sent = this.sent[best]
-      const req: KeyRequest = { slab: id, count: slab.count }
+      const shared = slab.bytes.buffer
+      let bytesId = this.bufferIds.get(shared)
+      if (bytesId === undefined) this.bufferIds.set(shared, (bytesId = this.nextBufferId++))
+      const req: KeyRequest = { slab: id, count: slab.count, bytes: bytesId }
       if (sent.get(slab) !== slab.memoryGeneration) {
         req.memory = memoryOf(slab)
         sent.set(slab, slab.memoryGeneration)
+      }
+      if (!this.sentBuffers[best].has(bytesId)) {
+        req.bytesMemory = shared as SharedArrayBuffer
+        this.sentBuffers[best].add(bytesId)
       }
       this.workers[best].postMessage(req)
     })
@@ -68,7 +80,6 @@ export class WorkerKeyer implements Keyer {
 function memoryOf(slab: Slab): SlabMemory {
   const r = slab.results
   return {
-    bytes: slab.bytes.buffer as SharedArrayBuffer,
     starts: slab.starts.buffer as SharedArrayBuffer,
     ends: slab.ends.buffer as SharedArrayBuffer,
     results: {

@@ -3,6 +3,8 @@ import type { FrameHandler, Framer, InputFormat } from '../framing.js'
 import { detectFormat } from '../framing/detect.js'
 import { openFramer } from '../framing/open.js'
 import { Slab, SlabStatus } from '../key/slab.js'
+import { ChunkPool } from '../source/chunk-pool.js'
+import { CHUNK_BYTES } from '../source/file-source.js'
 import { InlineKeyer, SpanKeyer, type Keyer, type KeyingOptions } from '../key/keyer.js'
 import { WorkerKeyer } from '../key/worker-keyer.js'
 import type { Store, KeyBatch } from '../store.js'
@@ -83,6 +85,9 @@ const SLAB_EVENTS = 1024
 export class DedupPipeline implements FrameHandler {
   /** Created on first use: JSON-array input never needs the worker threads. */
   private keyerInstance: Keyer | null = null
+  /** Input buffers of regular files: read into, adopted by slabs, given back when a slab is reset. */
+  private readonly pool = new ChunkPool(CHUNK_BYTES)
+  private readonly releaseChunk = (buf: Buffer) => this.pool.release(buf)
   /** Keys slabs on the main thread until the first full one starts the workers. */
   private smallSlabKeyer: InlineKeyer | null = null
   private readonly keying: KeyingOptions
@@ -177,7 +182,7 @@ export class DedupPipeline implements FrameHandler {
         this.sourceStarts.push(this.ordinal + 1)
         this.framer = null
         let head: Buffer | null = null
-        const chunks = source.chunks()[Symbol.asyncIterator]()
+        const chunks = source.chunks(this.pool)[Symbol.asyncIterator]()
         for (;;) {
           let next = await this.nextOrStop(chunks, this.slab.count > 0)
           if (next === IDLE) {
@@ -203,15 +208,28 @@ export class DedupPipeline implements FrameHandler {
             if (format === null) {
               // Kept across reads: copy, as the source reuses its buffer.
               head = head === null ? Buffer.from(chunk) : candidate
+              const read = this.pool.bufferOf(chunk)
+              if (read !== null) this.pool.release(read)
               continue
             }
             this.framer = this.newFramer(format, source.name)
             data = candidate
             head = null
           }
-          this.framer.push(data)
+          // A chunk read into a pool buffer: the slab may keep its events where they are (see Slab.offer).
+          const pooled = data === chunk ? this.pool.bufferOf(chunk) : null
+          if (pooled !== null) this.slab.offer(pooled, this.releaseChunk)
+          this.framer.push(data, pooled === null ? 0 : chunk.byteOffset - pooled.byteOffset)
+          const adopted = pooled !== null && this.slab.adopted === pooled
+          this.slab.offer(null)
+          if (pooled !== null && !adopted) this.pool.release(pooled)
+          else if (chunk !== data) {
+            const first = this.pool.bufferOf(chunk)
+            if (first !== null) this.pool.release(first)
+          }
           // Small chunks (a pipe gives 64 KiB) are gathered into one slab: a slab each costs more than the events in it.
-          if (this.slab.used >= SLAB_TARGET_BYTES) await this.dispatch()
+          // A slab that adopted its chunk goes at once: the buffer is needed back for reading.
+          if (adopted || this.slab.used >= SLAB_TARGET_BYTES) await this.dispatch()
           this.listener.progress?.(this.counts.rawBytes, this.counts.read)
           if (this.stopRequested !== null) {
             stopped = this.stopRequested

@@ -3,6 +3,7 @@ import { createReadStream, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
 import { Readable } from 'node:stream'
+import { CHUNK_HEADROOM, type ChunkPool } from './chunk-pool.js'
 
 export interface Source {
   /** The file name, or '-' for stdin. */
@@ -11,9 +12,11 @@ export interface Source {
   size: number | null
   /**
    * Decompressed chunks. A chunk is valid only until the next one is asked for: its memory may
-   * be reused (the pipeline copies whatever it keeps).
+   * be reused (the pipeline copies whatever it keeps). With a pool, a regular file is read into
+   * the pool's buffers instead, each chunk after its buffer's headroom, and each buffer then
+   * belongs to the caller, who gives it back (`pool.release`) when done with it.
    */
-  chunks(): AsyncIterable<Buffer>
+  chunks(pool?: ChunkPool): AsyncIterable<Buffer>
 }
 
 /** A source that cannot be read to its end (a truncated or corrupt .gz); the CLI exits 1 with this message. */
@@ -35,7 +38,7 @@ export function openSources(paths: readonly string[], stdin: Readable, onRawByte
     return {
       name,
       size,
-      chunks: () => (name === '-' ? decompressed(stdin, name, onRawBytes) : fileChunks(name, onRawBytes)),
+      chunks: (pool?: ChunkPool) => (name === '-' ? decompressed(stdin, name, onRawBytes) : fileChunks(name, onRawBytes, pool)),
     }
   })
 }
@@ -45,21 +48,28 @@ export function openSources(paths: readonly string[], stdin: Readable, onRawByte
  * cost 167 ms per 284 MB against 40 ms reused, measured on the bench data. A gzip file goes
  * through the stream path.
  */
-async function* fileChunks(name: string, onRawBytes: (n: number) => void): AsyncGenerator<Buffer> {
+async function* fileChunks(name: string, onRawBytes: (n: number) => void, pool?: ChunkPool): AsyncGenerator<Buffer> {
   const fh = await open(name, 'r')
   try {
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES)
-    const first = await fh.read(buf, 0, buf.length, null)
-    if (first.bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    // Without a pool, one buffer for every read.
+    const reused = pool === undefined ? Buffer.allocUnsafe(CHUNK_BYTES) : null
+    const at = pool === undefined ? 0 : CHUNK_HEADROOM
+    let buf = reused ?? pool!.acquire()
+    const first = await fh.read(buf, at, CHUNK_BYTES, null)
+    if (first.bytesRead >= 2 && buf[at] === 0x1f && buf[at + 1] === 0x8b) {
+      if (reused === null) pool!.release(buf)
       await fh.close()
       yield* decompressed(createReadStream(name, { highWaterMark: CHUNK_BYTES }), name, onRawBytes)
       return
     }
     let n = first.bytesRead
+    if (n === 0 && reused === null) pool!.release(buf)
     while (n > 0) {
       onRawBytes(n)
-      yield buf.subarray(0, n)
-      n = (await fh.read(buf, 0, buf.length, null)).bytesRead
+      yield buf.subarray(at, at + n)
+      buf = reused ?? pool!.acquire()
+      n = (await fh.read(buf, at, CHUNK_BYTES, null)).bytesRead
+      if (n === 0 && reused === null) pool!.release(buf)
     }
   } finally {
     await fh.close().catch(() => {})
