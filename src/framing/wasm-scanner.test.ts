@@ -3,7 +3,9 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createHash } from 'node:crypto'
 import { JsonScanner, ValueKind } from './json-scanner.js'
+import { KeyEncoder, digestInto } from '../key/canonical.js'
 import { WasmScan, WasmScanner } from './wasm-scanner.js'
 
 const SUITE = fileURLToPath(new URL('../../../../shared/json-test-suite/test_parsing/', import.meta.url))
@@ -151,4 +153,44 @@ test('memory grows for a range larger than the module has; spans stay in the cal
   assert.equal(w.scan(3 << 20, big.length), WasmScan.Ok)
   assert.equal(w.start[0], (3 << 20) + 5)
   assert.equal(w.end[0], big.length - 1)
+})
+
+test('SHA-256 in the module equals node:crypto for every length across the block and padding boundaries', () => {
+  const w = fast()
+  const rnd = random(7)
+  for (let len = 0; len <= 300; len++) {
+    const data = Buffer.from(Array.from({ length: len }, () => Math.floor(rnd() * 256)))
+    const want = createHash('sha256').update(data).digest().subarray(0, 16)
+    assert.deepEqual(Buffer.from(w.sha256Head(data)), want, `length ${len}`)
+  }
+})
+
+test('the module keys the common cases exactly as src/key/canonical.ts does, and leaves the rest to it', () => {
+  const keyFields = ['a', 'b', 'c']
+  const cases: Array<[string, boolean]> = [
+    ['{"a":"x","b":"","c":"\u00e9\u4e2d"}', true],
+    ['{"c":true,"b":false,"a":null}', true],
+    ['{"a":"x","b":"y"}', false], // c missing: an error without allowMissing, null with it
+    ['{"a":1,"b":"y","c":"z"}', false], // numbers: canonical form in JavaScript
+    ['{"a":"x\\n","b":"y","c":"z"}', false], // escapes: decoded in JavaScript
+    ['{"a":{},"b":"y","c":"z"}', false], // a wrong kind: JavaScript's error
+  ]
+  for (const allowMissing of [false, true]) {
+    const w = fast(keyFields)
+    const js = new JsonScanner(keyFields)
+    const encoder = new KeyEncoder(keyFields, allowMissing)
+    for (const [text, common] of cases) {
+      const buf = Buffer.from(text)
+      w.load(buf, 0, buf.length)
+      assert.equal(w.scan(0, buf.length), WasmScan.Ok, text)
+      const answer = w.key(keyFields.length, allowMissing)
+      const missingAllowed = allowMissing && text === cases[2][0]
+      assert.equal(answer === WasmScan.Ok, common || missingAllowed, `${text}, allowMissing ${allowMissing}`)
+      if (answer !== WasmScan.Ok) continue
+      assert.ok(js.scan(buf, 0, buf.length))
+      const want = Buffer.alloc(16)
+      digestInto(encoder.encode(js, buf), want, 0)
+      assert.deepEqual(Buffer.from(w.digest), want, text)
+    }
+  }
 })

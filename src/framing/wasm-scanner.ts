@@ -14,6 +14,8 @@ interface ScannerExports {
   fieldsAt(): number
   resultsAt(): number
   scan(start: number, end: number, base: number, prefix: number): number
+  key(keyCount: number, allowMissing: number, base: number, scratch: number): number
+  sha256Head(msg: number, len: number, out: number): void
 }
 
 /** What `scan` answers. */
@@ -23,6 +25,7 @@ export type WasmScan = (typeof WasmScan)[keyof typeof WasmScan]
 /** SIMD loads may read this far past the last input byte. */
 const PADDING = 16
 const PAGE = 65536
+const MAX_KEY_FIELDS = 64
 
 let compiled: WebAssembly.Module | null | undefined
 
@@ -50,6 +53,10 @@ export class WasmScanner implements ScanSpans {
   private readonly results: number
   private bytes: Uint8Array
   private base = 0
+  /** Where `key` builds an encoding: after the loaded bytes (an encoding is never longer than its event plus 5 bytes a field). */
+  private scratch = 0
+  /** The 16-byte key digest `key` wrote. */
+  digest!: Uint8Array
 
   /** A scanner for these wanted members; null when the fast path is unavailable (the caller scans with JsonScanner alone). */
   static create(fields: readonly string[]): WasmScanner | null {
@@ -93,6 +100,7 @@ export class WasmScanner implements ScanSpans {
     this.end = new Int32Array(buffer, r + 256, this.count)
     this.kind = new Uint8Array(buffer, r + 512, this.count)
     this.escaped = new Uint8Array(buffer, r + 576, this.count)
+    this.digest = new Uint8Array(buffer, r + 656, 16)
   }
 
   get topKind(): ValueKind {
@@ -112,7 +120,7 @@ export class WasmScanner implements ScanSpans {
    * within that range, and record spans counted in `buf` too.
    */
   load(buf: Uint8Array, from: number, to: number): void {
-    const need = this.input + (to - from) + PADDING
+    const need = this.input + 2 * (to - from) + 2 * PADDING + 5 * MAX_KEY_FIELDS
     const memory = this.exports.memory
     if (need > memory.buffer.byteLength) {
       memory.grow(Math.ceil((need - memory.buffer.byteLength) / PAGE))
@@ -121,6 +129,24 @@ export class WasmScanner implements ScanSpans {
     this.bytes.set(buf.subarray(from, to), this.input)
     this.bytes.fill(0, this.input + (to - from), this.input + (to - from) + PADDING)
     this.base = this.input - from
+    this.scratch = (this.input + (to - from) + 2 * PADDING) & ~7
+  }
+
+  /**
+   * After a successful scan: the canonical encoding of the first `keyCount` wanted fields and its
+   * digest (in `digest`), for strings without escapes, true, false, null and (allowMissing)
+   * absent members. Ok, or AskJs for everything else (numbers, escapes, wrong kinds), which
+   * src/key/canonical.ts encodes or rejects.
+   */
+  key(keyCount: number, allowMissing: boolean): WasmScan {
+    return this.exports.key(keyCount, allowMissing ? 1 : 0, this.base, this.scratch) as WasmScan
+  }
+
+  /** The first 16 bytes of SHA-256 of `data` (for tests: the digest `key` uses). */
+  sha256Head(data: Uint8Array): Uint8Array {
+    this.load(data, 0, data.length)
+    this.exports.sha256Head(this.input, data.length, this.results + 656)
+    return Uint8Array.from(this.digest)
   }
 
   /** As JsonScanner.scan over the loaded bytes `[start, end)`. */

@@ -25,6 +25,8 @@ export class SpanKeyer {
   private readonly fast: WasmScanner | null
   private readonly encoder: KeyEncoder
   private readonly timeSlot: number
+  /** The key fields come first among the scanner's wanted fields (the time field, when another, after them). */
+  private readonly keyCount: number
 
   constructor(private readonly options: KeyingOptions) {
     const fields = [...options.keyFields]
@@ -37,6 +39,7 @@ export class SpanKeyer {
       }
     }
     this.timeSlot = timeSlot
+    this.keyCount = options.keyFields.length
     this.scanner = new JsonScanner(fields)
     this.fast = WasmScanner.create(fields)
     this.encoder = new KeyEncoder(options.keyFields, options.allowMissing)
@@ -71,7 +74,7 @@ export class SpanKeyer {
 
   /** Keys the event the shared scanner has just scanned (successfully) in `buf`; the result goes to entry k. */
   keyScanned(buf: Buffer, r: SlabResults, k: number, reasons: Array<[number, string]>): void {
-    const reason = this.afterScan(this.scanner, buf, r, k)
+    const reason = this.afterScan(this.scanner, buf, r, k, null)
     // Array elements may span lines; NDJSON lines (keyed by keyRange) pass through as they are.
     r.compact[k] = this.scanner.innerWhitespace ? 1 : 0
     r.preset[k] = 1
@@ -84,23 +87,28 @@ export class SpanKeyer {
   /** null when keyed; else the reason for rejecting it (with r.errorAt set). */
   private keyOne(buf: Buffer, start: number, end: number, r: SlabResults, k: number): string | null {
     const fast = this.fast
-    if (fast !== null && fast.scan(start, end) === WasmScan.Ok) return this.afterScan(fast, buf, r, k)
+    if (fast !== null && fast.scan(start, end) === WasmScan.Ok) return this.afterScan(fast, buf, r, k, fast)
     // A reject, or a case the fast path leaves to JavaScript: this scan decides, and says what and where.
     const s = this.scanner
     if (!s.scan(buf, start, end)) {
       r.errorAt[k] = s.errorPos - start
       return `invalid JSON: ${s.errorMessage}`
     }
-    return this.afterScan(s, buf, r, k)
+    return this.afterScan(s, buf, r, k, null)
   }
 
-  private afterScan(s: ScanSpans, buf: Buffer, r: SlabResults, k: number): string | null {
+  /** `fast`: the WebAssembly scanner that made `s`, which then also encodes and digests the common keys. */
+  private afterScan(s: ScanSpans, buf: Buffer, r: SlabResults, k: number, fast: WasmScanner | null): string | null {
     r.errorAt[k] = 0
     if (s.topKind !== ValueKind.Object) return 'not a JSON object'
     if (this.timeSlot >= 0) {
       const t = this.eventTime(s, buf)
       if (typeof t === 'string') return t
       r.times[k] = t
+    }
+    if (fast !== null && fast.key(this.keyCount, this.options.allowMissing) === WasmScan.Ok) {
+      r.digests.set(fast.digest, k * 16)
+      return null
     }
     try {
       digestInto(this.encoder.encode(s, buf), r.digests, k * 16)
