@@ -5,7 +5,7 @@
  */
 import type { EventPosition, FrameHandler, Framer } from '../framing.js'
 import { InputError } from '../framing.js'
-import { type JsonScanner, ValueKind, describeByte } from './json-scanner.js'
+import { type PrefixScanner, ValueKind, describeByte } from './json-scanner.js'
 
 const State = { Top: 0, ArrayFirst: 1, ArrayNext: 2, ArrayElement: 3, WrapperClose: 4 } as const
 type State = (typeof State)[keyof typeof State]
@@ -32,7 +32,7 @@ export class JsonFramer implements Framer {
 
   /** @param scanner scans elements to find their ends; the handler keys from its spans (`prescanned`) */
   constructor(
-    private readonly scanner: JsonScanner,
+    private readonly scanner: PrefixScanner,
     private readonly handler: FrameHandler,
     source: string,
     private readonly maxEventBytes = 64 * 1024 * 1024,

@@ -48,13 +48,23 @@ export interface ScanSpans {
   readonly topKind: ValueKind
 }
 
+/** What a framer needs of a scan that finds where a value ends (JsonScanner, or a keyer that also has the fast path). */
+export interface PrefixScanner {
+  /** As JsonScanner.scanPrefix. */
+  scanPrefix(buf: Uint8Array, start: number, end: number): boolean
+  readonly valueEnd: number
+  readonly topKind: ValueKind
+  /** After a failed scan: whether running out of bytes was the problem (more input could complete the value). */
+  readonly errorAtEnd: boolean
+}
+
 /**
  * Scans one JSON value in a byte range, per RFC 8259: the whole grammar is checked
  * (the n_ cases of JSONTestSuite are rejected), while only the wanted members of a
  * top-level object are recorded, as byte spans into the caller's buffer.
  * One instance is reused for every event; its span arrays are overwritten by each scan.
  */
-export class JsonScanner implements ScanSpans {
+export class JsonScanner implements ScanSpans, PrefixScanner {
   /** Byte span of each wanted member's value, valid when `kind[f] !== None`. */
   readonly start: Int32Array
   readonly end: Int32Array

@@ -43,6 +43,9 @@ function scannerModule(): WebAssembly.Module | null {
 }
 
 export class WasmScanner implements ScanSpans {
+  /** The buffer `load` copied in last, and how much of it; null after a load of a part of one. */
+  loadedFrom: Uint8Array | null = null
+  loadedLength = 0
   start!: Int32Array
   end!: Int32Array
   kind!: Uint8Array
@@ -127,6 +130,8 @@ export class WasmScanner implements ScanSpans {
       this.bindViews()
     }
     this.bytes.set(buf.subarray(from, to), this.input)
+    this.loadedFrom = from === 0 ? buf : null
+    this.loadedLength = to
     this.bytes.fill(0, this.input + (to - from), this.input + (to - from) + PADDING)
     this.base = this.input - from
     this.scratch = (this.input + (to - from) + 2 * PADDING) & ~7

@@ -1,5 +1,5 @@
 /** @module Keying: validate each framed event, find its key fields, digest them. The same function runs inline or in worker threads. */
-import { JsonScanner, ValueKind, type ScanSpans } from '../framing/json-scanner.js'
+import { JsonScanner, ValueKind, type PrefixScanner, type ScanSpans } from '../framing/json-scanner.js'
 import { WasmScan, WasmScanner } from '../framing/wasm-scanner.js'
 import { parseEventTime } from './event-time.js'
 import { KeyEncoder, KeyError, digestInto } from './canonical.js'
@@ -19,7 +19,7 @@ export interface Keyer {
 }
 
 /** Keys events one by one with one scanner and encoder; what a worker thread runs, and what runs inline. */
-export class SpanKeyer {
+export class SpanKeyer implements PrefixScanner {
   private readonly scanner: JsonScanner
   /** The fast path when WebAssembly is available: it accepts what `scanner` accepts; `scanner` says why a reject is one. */
   private readonly fast: WasmScanner | null
@@ -42,6 +42,7 @@ export class SpanKeyer {
     this.keyCount = options.keyFields.length
     this.scanner = new JsonScanner(fields)
     this.fast = WasmScanner.create(fields)
+    this.prefixBy = this.scanner
     this.encoder = new KeyEncoder(options.keyFields, options.allowMissing)
   }
 
@@ -67,16 +68,47 @@ export class SpanKeyer {
     }
   }
 
-  /** The scanner keying uses; a framer that scans with it lets `keyScanned` skip the second scan. */
-  get sharedScanner(): JsonScanner {
-    return this.scanner
+  /** The scanner a framer scans with, so that `keyScanned` need not scan again: this keyer, which has the fast path. */
+  get sharedScanner(): PrefixScanner {
+    return this
   }
 
-  /** Keys the event the shared scanner has just scanned (successfully) in `buf`; the result goes to entry k. */
+  /** Which scanner made the last prefix scan: the fast one, or JavaScript (for its rejects, and without the fast path). */
+  private prefixBy: WasmScanner | JsonScanner
+
+  // PrefixScanner, for framers: the fast path when it accepts; JavaScript decides the rest and says where and why.
+  scanPrefix(buf: Uint8Array, start: number, end: number): boolean {
+    const fast = this.fast
+    if (fast !== null) {
+      // The framer scans element after element of one buffer: it is copied into the module once.
+      if (fast.loadedFrom !== buf || fast.loadedLength < end) fast.load(buf, 0, buf.length)
+      if (fast.scanPrefix(start, end) === WasmScan.Ok) {
+        this.prefixBy = fast
+        return true
+      }
+    }
+    this.prefixBy = this.scanner
+    return this.scanner.scanPrefix(buf, start, end)
+  }
+
+  get valueEnd(): number {
+    return this.prefixBy.valueEnd
+  }
+
+  get topKind(): ValueKind {
+    return this.prefixBy.topKind
+  }
+
+  get errorAtEnd(): boolean {
+    return this.prefixBy === this.scanner && this.scanner.errorAtEnd
+  }
+
+  /** Keys the event the last successful `scanPrefix` scanned in `buf`; the result goes to entry k. */
   keyScanned(buf: Buffer, r: SlabResults, k: number, reasons: Array<[number, string]>): void {
-    const reason = this.afterScan(this.scanner, buf, r, k, null)
+    const by = this.prefixBy
+    const reason = this.afterScan(by, buf, r, k, by === this.fast ? this.fast : null)
     // Array elements may span lines; NDJSON lines (keyed by keyRange) pass through as they are.
-    r.compact[k] = this.scanner.innerWhitespace ? 1 : 0
+    r.compact[k] = by.innerWhitespace ? 1 : 0
     r.preset[k] = 1
     if (reason !== null) {
       r.status[k] = SlabStatus.Rejected
