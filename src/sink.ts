@@ -5,6 +5,11 @@ export interface Sink {
   write(bytes: Uint8Array): void
   /** The same for `src[start, end)`, copied at once (no view object per event). */
   writeRange(src: Buffer, start: number, end: number): void
+  /**
+   * The same for `src[start, end)` without a copy: the caller keeps those bytes unchanged until
+   * `written()` resolves. A newline right after the event in `src` goes out with it.
+   */
+  writeInPlace(src: Buffer, start: number, end: number): void
   /** Hands everything written so far to the destination; resolves once it accepted it (backpressure). Calls may overlap. */
   flush(): Promise<void>
   /** Resolves once everything flushed so far has been written to the destination (serve acknowledges after this). */

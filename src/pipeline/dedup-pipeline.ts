@@ -430,13 +430,20 @@ export class DedupPipeline implements FrameHandler {
           throw new StoreFailure(e, this.placeOf(slab, 0))
         }
         await this.deliver(slab, batch)
+      })
+      // Unique events went out as views of the slab's memory (writeInPlace): the slab is reused
+      // once they are written. A failed write is reported by the sink's next flush.
+      const freed = done.then(async () => {
+        await this.sink.written().catch(() => {})
+        slab.reset()
         this.free.push(slab)
       })
       // Awaited later (drain); a failure must not surface as an unhandled rejection before then.
       done.catch(() => {})
+      freed.catch(() => {})
       checked.catch(() => {})
       this.settled = done
-      this.inflight.push(done)
+      this.inflight.push(freed)
       while (this.free.length === 0) await this.inflight.shift()
       this.slab = this.free.pop()!
     }
@@ -481,7 +488,7 @@ export class DedupPipeline implements FrameHandler {
       unique: (k) => {
         counts.unique++
         // Unchanged bytes go straight from the slab: no view object per event.
-        if (compact[k] === 0 && !emitKey) sink.writeRange(slab.bytes, slab.starts[k], slab.ends[k])
+        if (compact[k] === 0 && !emitKey) sink.writeInPlace(slab.bytes, slab.starts[k], slab.ends[k])
         else sink.write(emitKey ? withKey(eventText(slab, k), keyHex(slab, k)) : eventText(slab, k))
       },
       duplicate: (k, first) => {
@@ -509,7 +516,6 @@ export class DedupPipeline implements FrameHandler {
       this.lastDelivered = { source: this.sourceNames[slab.sources[last]], offset: slab.offsets[last] }
       this.deliveredThrough = slab.ordinals[last]
     }
-    slab.reset()
     this.releaser.add(batch, (i) => batch.firstSeen[i] === 0)
     await this.deferred.retry(false, this.deferredOutcomes)
     await sink.flush()

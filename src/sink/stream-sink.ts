@@ -4,6 +4,7 @@ import type { Sink } from '../sink.js'
 import { SinkClosedError } from '../sink.js'
 
 const INITIAL_BYTES = 1 << 20
+const NEWLINE = Buffer.from('\n')
 
 /**
  * Events are copied into one buffer and written once per flush. Two buffers alternate: one
@@ -14,6 +15,12 @@ export class StreamSink implements Sink {
   private current = Buffer.allocUnsafe(INITIAL_BYTES)
   private other = Buffer.allocUnsafe(INITIAL_BYTES)
   private used = 0
+  /** What the next flush writes, in order: parts of `current` and views of callers' memory (writeInPlace). */
+  private pieces: Buffer[] = []
+  /** Bytes of `current` already among the pieces. */
+  private sealed = 0
+  /** Whether the last piece is a caller's view that a following adjacent event may extend. */
+  private lastIsView = false
   /** Settles when the write of `other` has completed, so it may be refilled. */
   private otherWritten: Promise<void> = Promise.resolve()
   private error: Error | null = null
@@ -54,11 +61,36 @@ export class StreamSink implements Sink {
     this.current[this.used++] = 0x0a
   }
 
+  writeInPlace(src: Buffer, start: number, end: number): void {
+    this.seal()
+    const newline = end < src.length && src[end] === 0x0a
+    const take = end - start + (newline ? 1 : 0)
+    const last = this.pieces.length > 0 ? this.pieces[this.pieces.length - 1] : null
+    // Events next to each other in the input (each followed by its newline) go out as one piece.
+    if (this.lastIsView && last !== null && last.buffer === src.buffer && last.byteOffset + last.length === src.byteOffset + start) {
+      this.pieces[this.pieces.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + take)
+    } else this.pieces.push(src.subarray(start, start + take))
+    this.lastIsView = newline
+    if (!newline) this.pieces.push(NEWLINE)
+  }
+
+  /** Makes what was copied into `current` since the last piece a piece of its own. */
+  private seal(): void {
+    if (this.used > this.sealed) {
+      this.pieces.push(this.current.subarray(this.sealed, this.used))
+      this.sealed = this.used
+      this.lastIsView = false
+    }
+  }
+
   private reserve(n: number): void {
     if (this.used + n <= this.current.length) return
-    const grown = Buffer.allocUnsafe(Math.max(this.current.length * 2, this.used + n))
-    this.current.copy(grown, 0, 0, this.used)
+    // Copied bytes already among the pieces stay where they are; the rest moves to a bigger buffer.
+    this.seal()
+    const grown = Buffer.allocUnsafe(Math.max(this.current.length * 2, n))
     this.current = grown
+    this.used = 0
+    this.sealed = 0
   }
 
   /**
@@ -80,22 +112,32 @@ export class StreamSink implements Sink {
 
   private async flushOnce(): Promise<void> {
     if (this.error) throw this.error
-    if (this.used === 0) return
+    this.seal()
+    if (this.pieces.length === 0) return
     // Refill the other buffer only once its own write has completed; swap before writing, so
     // that writes made while this one is under way go to the fresh buffer.
     await this.otherWritten
-    const data = this.current.subarray(0, this.used)
+    this.seal()
+    const pieces = this.pieces
+    this.pieces = []
+    this.lastIsView = false
     const next = this.other
     this.other = this.current
     this.current = next
     this.used = 0
+    this.sealed = 0
     this.otherWritten = new Promise<void>((resolve) => {
       // A failed write is known here first ('error' may come a tick later): record it before
-      // anyone waiting on written() goes on to acknowledge.
-      const ok = this.out.write(data, (e?: Error | null) => {
-        if (e) this.error ??= this.classify(e as NodeJS.ErrnoException)
-        resolve()
-      })
+      // anyone waiting on written() goes on to acknowledge. Several pieces go as one writev where the stream has it.
+      let ok = true
+      if (pieces.length > 1) this.out.cork()
+      for (let i = 0; i < pieces.length - 1; i++) ok = this.out.write(pieces[i]) && ok
+      ok =
+        this.out.write(pieces[pieces.length - 1], (e?: Error | null) => {
+          if (e) this.error ??= this.classify(e as NodeJS.ErrnoException)
+          resolve()
+        }) && ok
+      if (pieces.length > 1) this.out.uncork()
       if (!ok) this.needDrain = true
     })
     if (this.needDrain) {
