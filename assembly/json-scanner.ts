@@ -479,3 +479,93 @@ export function key(keyCount: i32, allowMissing: i32, base: i32, scratch: u32): 
   sha256Head(scratch, p - scratch, R_DIGEST)
   return OK
 }
+
+// Splitting a JSON array: where the element that starts at `start` ends, by brackets and strings
+// alone (not validated: worker threads validate it), 64 bytes at a time with bit masks in the
+// manner of simdjson's first stage. It answers as src/framing/json-framer.ts's skipBalanced does
+// wherever the two can differ only on invalid input: a control byte inside a string or a
+// backslash outside one is answered SPLIT_ASK_JS, and JavaScript splits that element.
+
+export const SPLIT_MORE: i32 = -1
+export const SPLIT_ASK_JS: i32 = -2
+
+const EVEN_BITS: u64 = 0x5555555555555555
+
+@inline function mask16(v: v128, c: i32): u64 {
+  return <u64>(<u32>i8x16.bitmask(i8x16.eq(v, i8x16.splat(<i8>c))))
+}
+
+@inline function prefixXor(x: u64): u64 {
+  x ^= x << 1
+  x ^= x << 2
+  x ^= x << 4
+  x ^= x << 8
+  x ^= x << 16
+  x ^= x << 32
+  return x
+}
+
+/** From the element's first byte (positions counted as the caller counts them, `base` as for scan); its end, SPLIT_MORE or SPLIT_ASK_JS. */
+export function splitElement(start: i32, end: i32, base: i32): i32 {
+  let p = start + base
+  const lim = end + base
+  let escapedCarry: u64 = 0
+  let inStringCarry: u64 = 0
+  let depth: i32 = 0
+  const space = i8x16.splat(0x20)
+  while (p < lim) {
+    let bs: u64 = 0
+    let quote: u64 = 0
+    let open: u64 = 0
+    let close: u64 = 0
+    let comma: u64 = 0
+    let control: u64 = 0
+    for (let k = 0; k < 4; k++) {
+      const v = v128.load(p + k * 16)
+      const shift = <u64>(k * 16)
+      bs |= mask16(v, 0x5c) << shift
+      quote |= mask16(v, 0x22) << shift
+      open |= (mask16(v, 0x7b) | mask16(v, 0x5b)) << shift
+      close |= (mask16(v, 0x7d) | mask16(v, 0x5d)) << shift
+      comma |= mask16(v, 0x2c) << shift
+      control |= <u64>(<u32>i8x16.bitmask(i8x16.lt_u(v, space))) << shift
+    }
+    // Bytes past the end of the range do not count.
+    const valid: u64 = lim - p >= 64 ? 0xffffffffffffffff : (<u64>1 << <u64>(lim - p)) - 1
+    bs &= valid
+    quote &= valid
+    open &= valid
+    close &= valid
+    comma &= valid
+    control &= valid
+    // Escaped bytes: those after an odd run of backslashes.
+    const b = bs & ~escapedCarry
+    const followsEscape = (b << 1) | escapedCarry
+    const oddStarts = b & ~EVEN_BITS & ~followsEscape
+    const sum = oddStarts + b
+    const overflow: u64 = sum < oddStarts ? 1 : 0
+    const escaped = (EVEN_BITS ^ (sum << 1)) & followsEscape
+    escapedCarry = overflow
+    // Inside a string: from an unescaped quote up to (not including) the next one.
+    const q = quote & ~escaped
+    const inString = prefixXor(q) ^ inStringCarry
+    inStringCarry = <u64>(<i64>inString >> 63)
+    const insideOnly = inString & ~q
+    if ((control & insideOnly) != 0 || (bs & ~inString) != 0) return SPLIT_ASK_JS
+    let structural = (open | close | comma) & ~inString
+    while (structural != 0) {
+      const bit = <i32>ctz<u64>(structural)
+      structural &= structural - 1
+      const at = p + bit
+      const c = <u32>load<u8>(at)
+      if (c == 0x7b || c == 0x5b) depth++
+      else if (c == 0x7d || c == 0x5d) {
+        if (depth == 0) return at - base
+        depth--
+        if (depth == 0) return at + 1 - base
+      } else if (depth == 0) return at - base
+    }
+    p += 64
+  }
+  return SPLIT_MORE
+}

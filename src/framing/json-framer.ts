@@ -40,7 +40,7 @@ export class JsonFramer implements Framer {
     this.position = { source, line: 0, index: 0, offset: 0 }
   }
 
-  push(chunk: Buffer): void {
+  push(chunk: Buffer, roomBefore = 0): void {
     const rest = this.buf.length - this.pos
     if (this.waitFor > 0 && rest + this.heldBytes + chunk.length < this.waitFor) {
       // An unfinished element: hold chunks until it has doubled before scanning it again, so a
@@ -51,7 +51,19 @@ export class JsonFramer implements Framer {
     }
     if (rest + this.heldBytes > this.maxEventBytes) this.fail(`an event is longer than ${this.maxEventBytes} bytes (--max-event-bytes)`, this.pos)
     if (rest > 0 || this.held.length > 0) {
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.held, chunk])
+      const carried = rest + this.heldBytes
+      if (carried <= roomBefore) {
+        // The unfinished element moves into the room before this chunk: it and the chunk's
+        // events then lie in the chunk's own memory, where a slab can keep them without a copy.
+        const whole = Buffer.from(chunk.buffer, chunk.byteOffset - carried, carried + chunk.length)
+        this.buf.copy(whole, 0, this.pos)
+        let at = rest
+        for (const h of this.held) {
+          whole.set(h, at)
+          at += h.length
+        }
+        this.buf = whole
+      } else this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.held, chunk])
       this.held = []
       this.heldBytes = 0
     } else {
@@ -62,8 +74,8 @@ export class JsonFramer implements Framer {
     this.pos = 0
     this.run()
     // The reader may reuse the chunk's memory: keep our own copy of what is left.
-    if (this.pos < this.buf.length && this.buf === chunk) {
-      this.buf = Buffer.from(chunk.subarray(this.pos))
+    if (this.pos < this.buf.length && this.buf.buffer === chunk.buffer) {
+      this.buf = Buffer.from(this.buf.subarray(this.pos))
       this.base += this.pos
       this.pos = 0
     }
@@ -171,6 +183,26 @@ export class JsonFramer implements Framer {
     const start = this.pos
     const scanner = this.scanner
     const p = this.position
+    if (b[start] === 0x7b && scanner.splitObject !== undefined) {
+      // An object: its end is found by brackets and strings alone, and keying (on worker
+      // threads) validates it. Where that could answer otherwise than skipBalanced below (a
+      // control byte in a string...), the element goes the scanning way.
+      const end = scanner.splitObject(b, start, b.length)
+      if (end >= 0) {
+        this.pos = end
+        p.index++
+        p.offset = this.base + start
+        if (end - start > this.maxEventBytes) {
+          const head = b.subarray(start, start + 1024)
+          this.handler.reject(head, 0, head.length, `element longer than ${this.maxEventBytes} bytes (--max-event-bytes); skipped (its first ${head.length} bytes are kept here)`, this.base + start)
+        } else this.handler.span(b, start, end, false, true)
+        return true
+      }
+      if (end === -1 && !this.eof) {
+        this.waitFor = Math.max(2 * (b.length - start), 64 * 1024)
+        return false
+      }
+    }
     if (scanner.scanPrefix(b, start, b.length)) {
       // A number that ends where the buffer ends may go on in the next chunk ("1" then "23").
       if (scanner.valueEnd === b.length && !this.eof && scanner.topKind === ValueKind.Number) {

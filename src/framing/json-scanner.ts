@@ -46,6 +46,8 @@ export interface ScanSpans {
   /** 1 when the wanted string value holds a backslash escape (it needs decoding). */
   readonly escaped: Uint8Array
   readonly topKind: ValueKind
+  /** Whether white space occurs between tokens inside the value (so compacting would change its text). */
+  readonly innerWhitespace: boolean
 }
 
 /** What a framer needs of a scan that finds where a value ends (JsonScanner, or a keyer that also has the fast path). */
@@ -56,6 +58,12 @@ export interface PrefixScanner {
   readonly topKind: ValueKind
   /** After a failed scan: whether running out of bytes was the problem (more input could complete the value). */
   readonly errorAtEnd: boolean
+  /**
+   * Where the object starting at `start` ends, by brackets and strings alone (not validated), as
+   * JsonFramer's skipBalanced finds it; -1: `end` comes first; -2: split it in JavaScript. Absent
+   * where there is no fast way to do it.
+   */
+  splitObject?(buf: Uint8Array, start: number, end: number): number
 }
 
 /**

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { JsonScanner, ValueKind } from './json-scanner.js'
 import { KeyEncoder, digestInto } from '../key/canonical.js'
 import { WasmScan, WasmScanner } from './wasm-scanner.js'
+import { skipBalanced } from './json-framer.js'
 
 const SUITE = fileURLToPath(new URL('../../../../shared/json-test-suite/test_parsing/', import.meta.url))
 const SAMPLE = fileURLToPath(new URL('../../../../shared/sample-event.json', import.meta.url))
@@ -192,5 +193,53 @@ test('the module keys the common cases exactly as src/key/canonical.ts does, and
       digestInto(encoder.encode(js, buf), want, 0)
       assert.deepEqual(Buffer.from(w.digest), want, text)
     }
+  }
+})
+
+/** The splitter must find what JsonFramer's skipBalanced finds, wherever it does not hand the element back (-2). */
+function splitAgrees(w: WasmScanner, buf: Buffer, start: number, what: string): number {
+  w.load(buf, 0, buf.length)
+  const got = w.splitElement(start, buf.length)
+  if (got !== -2) assert.equal(got, skipBalanced(buf, start), what)
+  return got
+}
+
+test('array elements: the splitter ends each where skipBalanced does, across 64-byte blocks and backslash runs', () => {
+  const w = fast()
+  let handedBack = 0
+  let cases = 0
+  // Backslash runs of every length before a quote, at every offset around a block boundary.
+  for (let run = 0; run <= 5; run++) {
+    for (let at = 40; at < 140; at++) {
+      const text = Buffer.from(`{"a":"${'x'.repeat(at)}${'\\'.repeat(run)}"${run % 2 === 1 ? 'tail"' : ''},"b":[1,{"c":"}"}]}, {"next":1}`)
+      if (splitAgrees(w, text, 0, `run ${run} at ${at}`) === -2) handedBack++
+      cases++
+    }
+  }
+  // Mutants of the sample event inside an array, and cut short.
+  const sample = readFileSync(SAMPLE).toString().trim()
+  const rnd = random(64)
+  for (let round = 0; round < 3000; round++) {
+    let text = Buffer.from(`${sample},${sample}]`)
+    for (let e = 0; e < 1 + Math.floor(rnd() * 3); e++) {
+      const at = Math.floor(rnd() * text.length)
+      const c = MUTANTS[Math.floor(rnd() * MUTANTS.length)]
+      if (rnd() < 0.5) text[at] = c
+      else text = Buffer.concat([text.subarray(0, at), Buffer.from([c]), text.subarray(at)])
+    }
+    if (text[0] !== 0x7b) continue
+    const cut = rnd() < 0.2 ? text.subarray(0, Math.floor(rnd() * text.length) + 1) : text
+    if (splitAgrees(w, Buffer.from(cut), 0, `mutant ${round}`) === -2) handedBack++
+    cases++
+  }
+  assert.ok(handedBack < cases / 2, `${handedBack} of ${cases} handed back to JavaScript`)
+})
+
+test('an element with a control byte in a string, or a backslash outside one, is handed back', () => {
+  const w = fast()
+  for (const text of ['{"a":"x\ny"}, 1', '{"a":1 \\ }, 1', '{"a":"\t"}']) {
+    const buf = Buffer.from(text)
+    w.load(buf, 0, buf.length)
+    assert.equal(w.splitElement(0, buf.length), -2, JSON.stringify(text))
   }
 })

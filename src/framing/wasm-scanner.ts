@@ -15,6 +15,7 @@ interface ScannerExports {
   resultsAt(): number
   scan(start: number, end: number, base: number, prefix: number): number
   key(keyCount: number, allowMissing: number, base: number, scratch: number): number
+  splitElement(start: number, end: number, base: number): number
   sha256Head(msg: number, len: number, out: number): void
 }
 
@@ -22,8 +23,8 @@ interface ScannerExports {
 export const WasmScan = { Ok: 0, Invalid: 1, AskJs: 2 } as const
 export type WasmScan = (typeof WasmScan)[keyof typeof WasmScan]
 
-/** SIMD loads may read this far past the last input byte. */
-const PADDING = 16
+/** SIMD loads may read this far past the last input byte (the splitter reads 64 bytes at a time). */
+const PADDING = 64
 const PAGE = 65536
 const MAX_KEY_FIELDS = 64
 
@@ -145,6 +146,15 @@ export class WasmScanner implements ScanSpans {
    */
   key(keyCount: number, allowMissing: boolean): WasmScan {
     return this.exports.key(keyCount, allowMissing ? 1 : 0, this.base, this.scratch) as WasmScan
+  }
+
+  /**
+   * Where the array element (an object) starting at `start` ends, by brackets and strings alone,
+   * as JsonFramer's skipBalanced finds it; -1 when the loaded bytes end first, -2 for an element
+   * the JavaScript splitter must do (a control byte in a string, a backslash outside one).
+   */
+  splitElement(start: number, end: number): number {
+    return this.exports.splitElement(start, end, this.base)
   }
 
   /** The first 16 bytes of SHA-256 of `data` (for tests: the digest `key` uses). */

@@ -3,7 +3,7 @@ import { JsonScanner, ValueKind, type PrefixScanner, type ScanSpans } from '../f
 import { WasmScan, WasmScanner } from '../framing/wasm-scanner.js'
 import { parseEventTime } from './event-time.js'
 import { KeyEncoder, KeyError, digestInto } from './canonical.js'
-import { SlabStatus, type Slab, type SlabResults } from './slab.js'
+import { COMPACT_IF_SPREAD, SlabStatus, type Slab, type SlabResults } from './slab.js'
 
 export interface KeyingOptions {
   keyFields: readonly string[]
@@ -91,6 +91,13 @@ export class SpanKeyer implements PrefixScanner {
     return this.scanner.scanPrefix(buf, start, end)
   }
 
+  splitObject(buf: Uint8Array, start: number, end: number): number {
+    const fast = this.fast
+    if (fast === null) return -2
+    if (fast.loadedFrom !== buf || fast.loadedLength < end) fast.load(buf, 0, buf.length)
+    return fast.splitElement(start, end)
+  }
+
   get valueEnd(): number {
     return this.prefixBy.valueEnd
   }
@@ -132,6 +139,8 @@ export class SpanKeyer implements PrefixScanner {
   /** `fast`: the WebAssembly scanner that made `s`, which then also encodes and digests the common keys. */
   private afterScan(s: ScanSpans, buf: Buffer, r: SlabResults, k: number, fast: WasmScanner | null): string | null {
     r.errorAt[k] = 0
+    // An array element framed without a scan: output compacted when it spans lines.
+    if (r.compact[k] === COMPACT_IF_SPREAD) r.compact[k] = s.innerWhitespace ? 1 : 0
     if (s.topKind !== ValueKind.Object) return 'not a JSON object'
     if (this.timeSlot >= 0) {
       const t = this.eventTime(s, buf)

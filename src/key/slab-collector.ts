@@ -1,6 +1,6 @@
 /** @module A FrameHandler that gathers one body's events into a slab, keying array elements right after the framer scanned them (as the pipeline does). serve and replay use it. */
 import type { FrameHandler } from '../framing.js'
-import { SlabStatus, type Slab } from './slab.js'
+import { COMPACT_IF_SPREAD, SlabStatus, type Slab } from './slab.js'
 import type { SpanKeyer } from './keyer.js'
 
 export class SlabCollector implements FrameHandler {
@@ -9,8 +9,9 @@ export class SlabCollector implements FrameHandler {
     private readonly keyer: SpanKeyer,
   ) {}
 
-  span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
+  span(buf: Buffer, start: number, end: number, prescanned: boolean, element = false): void {
     const k = this.slab.append(buf, start, end)
+    if (element) this.slab.results.compact[k] = COMPACT_IF_SPREAD
     if (prescanned) this.keyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
   }
 

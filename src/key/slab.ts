@@ -1,12 +1,15 @@
 /** @module A slab: a run of framed events in shared memory (copied in, or kept in the input buffer they were read into), with room for what keying finds out about each. */
 
+/** `compact` of an array element framed without a scan: keying sets 1 when it has white space between tokens, else 0. */
+export const COMPACT_IF_SPREAD = 2
+
 /** Per-event outcome of keying. */
 export const SlabStatus = { Keyed: 0, Rejected: 1 } as const
 
 export interface SlabResults {
   /** SlabStatus per event. */
   status: Uint8Array
-  /** 1 when the event's text has white space between tokens (multi-line array elements) and must be compacted for NDJSON output. */
+  /** 1 when the event's text has white space between tokens (multi-line array elements) and must be compacted for NDJSON output; COMPACT_IF_SPREAD until keying decides. */
   compact: Uint8Array
   /** 16 bytes per event. */
   digests: Uint8Array

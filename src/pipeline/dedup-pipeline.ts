@@ -2,7 +2,7 @@
 import type { FrameHandler, Framer, InputFormat } from '../framing.js'
 import { detectFormat } from '../framing/detect.js'
 import { openFramer } from '../framing/open.js'
-import { Slab, SlabStatus } from '../key/slab.js'
+import { COMPACT_IF_SPREAD, Slab, SlabStatus } from '../key/slab.js'
 import { ChunkPool } from '../source/chunk-pool.js'
 import { CHUNK_BYTES } from '../source/file-source.js'
 import { InlineKeyer, SpanKeyer, type Keyer, type KeyingOptions } from '../key/keyer.js'
@@ -344,9 +344,10 @@ export class DedupPipeline implements FrameHandler {
 
   // FrameHandler: called synchronously by the framer, in input order.
 
-  span(buf: Buffer, start: number, end: number, prescanned: boolean): void {
+  span(buf: Buffer, start: number, end: number, prescanned: boolean, element = false): void {
     if (this.ordinal < (this.options.skipEvents ?? 0)) return this.skipDelivered()
     const k = this.append(buf, start, end)
+    if (element) this.slab.results.compact[k] = COMPACT_IF_SPREAD
     if (prescanned) this.inlineKeyer.keyScanned(buf, this.slab.results, k, this.slab.reasons)
   }
 
