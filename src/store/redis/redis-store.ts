@@ -6,7 +6,7 @@ import { FIRST_SEEN_UNKNOWN, RESERVED_ELSEWHERE, RESERVED_HERE, SAME_OCCURRENCE 
 import { Claims, Journals, type ClaimedKeys } from './journal.js'
 import { KeyLayout } from './layout.js'
 import { RetryPolicy } from './retry-policy.js'
-import { chunks, digestsOf, groups, ScriptArgs } from './script-args.js'
+import { chunks, digestsOf, groups, reservationHash, ScriptArgs } from './script-args.js'
 import { COMPACT_LUA, SIMPLE_LUA, FORGET_COMPACT_LUA, FORGET_SIMPLE_LUA, script, type LoadedScript } from './scripts.js'
 
 export { JOURNAL_SLOTS, parseJournal, type ClaimedKeys, type JournalEntry } from './journal.js'
@@ -142,12 +142,12 @@ export class RedisStore implements Store {
   async release(batch: KeyBatch, which: (i: number) => boolean): Promise<void> {
     const digests = digestsOf(batch)
     const byHash = new Map<string, Buffer[]>()
-    // Reservations live in one hash ('r'); occurrences in the hash of their time bucket.
+    // Reservations live in the hash of their key's shard; occurrences in the hash of their time bucket.
     const reservations = batch.occurrences === undefined && this.reserves
     for (const g of groups(this.layout, this.options.cluster, digests, batch.count)) {
       for (const i of g.indexes) {
         if (!which(i)) continue
-        const hash = `${this.layout.occurrenceKey(g.tag)}:${reservations ? 'r' : this.args.bucket(batch.times[i])}`
+        const hash = `${this.layout.occurrenceKey(g.tag)}:${reservations ? reservationHash(batch.digests, i) : this.args.bucket(batch.times[i])}`
         let fields = byHash.get(hash)
         if (fields === undefined) byHash.set(hash, (fields = []))
         fields.push(digests.subarray(i * 16, i * 16 + 16))

@@ -23,7 +23,7 @@ local answers = {}
 // time), the record where the event was read. A seen key whose record is this very occurrence is
 // answered '2': the same message again, whose output never committed.
 //
-// Mode 'r <now> <owner> [<owner>:<after>,...]', reservations (the CLI and serve): one hash 'r';
+// Mode 'r <now> <owner> [<owner>:<after>,...]', reservations (the CLI and serve): the hash 'r<n>' of the key's shard;
 // the record 'r<lease until> <owner> <position> <key expiry>'. A record means "new to its owner,
 // whose output does not hold it durably yet"; the owner deletes it (release) once it does. A seen
 // key with a record is answered by it: '4' when the owner is this process; when the owner is one
