@@ -106,23 +106,31 @@ test('replay is open loop: a stalled server shows in latency from the scheduled 
 })
 
 test('replay --find-max ramps until a step fails and names the last rate held', async () => {
-  // Fine up to 150 requests a second, then every answer is a 503.
-  let started = 0
-  const arrivals: number[] = []
+  // The first 100 requests are answered, then every one is a 503: by count, not by rate, so
+  // what the server does never depends on how fast this machine runs. Steps: 20, 25, 31, 39/s
+  // for 1 s each (20, 45, 76, 115 requests in all): the fourth one meets the 503s.
+  let answered = 0
   const { url, server } = await fakeServer((_req, res) => {
-    const now = Date.now()
-    started ||= now
-    arrivals.push(now)
-    const recent = arrivals.filter((t) => now - t < 1000).length
-    res.writeHead(recent > 150 ? 503 : 200, { 'content-type': 'application/json' })
+    answered++
+    res.writeHead(answered > 100 ? 503 : 200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ status: 'duplicate', key: 'x' }))
   })
   try {
-    const r = await run(['replay', '--url', url, '--rps', '60', '--step', '1s', '--find-max', '--json'])
-    const j = JSON.parse(r.stdout) as { max_rps: number | null; steps: Array<{ target_rps: number }> }
-    assert.ok(j.steps.length >= 2, JSON.stringify(j.steps.map((s) => s.target_rps)))
-    assert.ok(j.max_rps !== null && j.max_rps >= 60 && j.max_rps <= 150, `max ${j.max_rps}`)
-    assert.equal(j.steps[j.steps.length - 2].target_rps, j.max_rps)
+    // A loose --slo: latency on a loaded machine must not end the ramp; only errors and the rate do.
+    const r = await run(['replay', '--url', url, '--rps', '20', '--step', '1s', '--slo', '30s', '--find-max', '--json'])
+    type Step = { target_rps: number; achieved_rps: number; errors: { timeout: number; connection: number; http: number } }
+    const j = JSON.parse(r.stdout) as { max_rps: number | null; steps: Step[] }
+    const targets = j.steps.map((s) => s.target_rps)
+    const held = (s: Step) => s.errors.timeout + s.errors.connection + s.errors.http === 0 && s.achieved_rps >= 0.95 * s.target_rps
+    // The ramp: x1.25 a step, from --rps; it goes on while steps are held and stops at the first that is not.
+    assert.deepEqual(targets, [20, 25, 31, 39].slice(0, targets.length), JSON.stringify(targets))
+    assert.ok(j.steps.slice(0, -1).every(held), `every step before the last was held: ${JSON.stringify(j.steps)}`)
+    assert.ok(!held(j.steps[j.steps.length - 1]), 'the last step was not held')
+    // The answer names the last rate held (none when the first step already failed).
+    assert.equal(j.max_rps, j.steps.length >= 2 ? j.steps[j.steps.length - 2].target_rps : null)
+    // Past 100 requests every answer is an error: the ramp can never get beyond the fourth step.
+    assert.ok(j.steps.length <= 4)
+    if (j.steps.length === 4) assert.ok(j.steps[3].errors.http > 0, 'the fourth step met the 503s')
   } finally {
     server.close()
   }
