@@ -19,9 +19,11 @@ export interface FrameHandler {
   /**
    * One event candidate: `buf[start, end)` holds one JSON text (NDJSON: the line without its
    * terminator). `prescanned` says the framer already scanned it with the pipeline's own
-   * scanner, so its spans are current and keying need not scan again.
+   * scanner, so its spans are current and keying need not scan again. `element`: an array
+   * element framed without a scan (by brackets alone): keying decides whether it must be
+   * compacted for NDJSON output (it may span lines).
    */
-  span(buf: Buffer, start: number, end: number, prescanned: boolean): void
+  span(buf: Buffer, start: number, end: number, prescanned: boolean, element?: boolean): void
   /** Input that is no event at all (a truncated array), with the offset of the problem within the source. */
   reject(buf: Buffer, start: number, end: number, reason: string, errorOffset: number): void
 }
