@@ -71,7 +71,7 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')
     .addOption(new Option('--max-event-bytes <size>', 'longest event accepted').argParser(parseBytes).default(64 * 1024 * 1024, '64m'))
     .addOption(
-      new Option('--threads <n>', 'worker threads that validate and key NDJSON events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
+      new Option('--threads <n>', 'worker threads that validate and key events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
     )
   addLeaseOption(addStoreOptions(cmd, io.env))
   return cmd

@@ -83,7 +83,7 @@ const SLAB_EVENTS = 1024
  * unique events to the sink, duplicates and rejects to the listeners.
  */
 export class DedupPipeline implements FrameHandler {
-  /** Created on first use: JSON-array input never needs the worker threads. */
+  /** Created with the first full slab (see `keyer`). */
   private keyerInstance: Keyer | null = null
   /** Input buffers of regular files: read into, adopted by slabs, given back when a slab is reset. */
   private readonly pool = new ChunkPool(CHUNK_BYTES)
@@ -92,9 +92,9 @@ export class DedupPipeline implements FrameHandler {
   private smallSlabKeyer: InlineKeyer | null = null
   private readonly keying: KeyingOptions
   /**
-   * Keys JSON-array elements on the main thread right after the framer's scan: the framer must
-   * scan each element anyway to find its end, and keying it again on a worker measured slower
-   * (1.7 s against 1.4 s on the bench data). NDJSON lines go to `keyer`.
+   * Keys on the main thread what the framer scanned there already: JSON values that are not
+   * objects, and elements the splitter handed back (everything else goes to `keyer`). It is also
+   * the framer's scanner, with the WebAssembly fast path.
    */
   private readonly inlineKeyer: SpanKeyer
   private readonly free: Slab[] = []
