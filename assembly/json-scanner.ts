@@ -6,14 +6,16 @@
 // nesting deep enough that the JavaScript scanner's depth limit decides).
 //
 // Memory layout (JavaScript writes the inputs, reads the results; see src/framing/wasm-scanner.ts):
-//   256      static data (the SHA-256 constants): the build sets --memoryBase 256
+//   256      static data, if any: the build sets --memoryBase 256
 //   FIELDS   u32 count, then per wanted field: u32 offset of its name, u32 byte length
 //   RESULTS  i32 start[64], i32 end[64], u8 kind[64], u8 escaped[64], u8 topKind, u8 innerWhitespace, i32 valueEnd,
 //            then at +656 the 16-byte key digest `key` writes
-//   SHA_W, SHA_TAIL  SHA-256 working memory
+//   SHA_STATE, SHA_TAIL  SHA-256 working memory (the compression itself: assembly/sha256.ts)
 //   STACK    one byte per open container (1 object, 2 array)
 //   INPUT    the bytes being scanned, followed by at least 16 bytes of padding (SIMD loads read ahead),
 //            then room for one key's encoding (JavaScript passes its address to `key`)
+
+import { compressBlock } from './sha256'
 
 const FIELDS: u32 = 1024
 const RESULTS: u32 = 8192
@@ -27,8 +29,8 @@ const R_VALUE_END: u32 = RESULTS + 644
 const R_DIGEST: u32 = RESULTS + 656
 const STACK: u32 = 9216
 const MAX_STACK: i32 = 400
-// SHA-256 message schedule (64 words) and the last one or two padded blocks.
-const SHA_W: u32 = 10240
+// SHA-256 state (8 words) and the last one or two padded blocks.
+const SHA_STATE: u32 = 10240
 const SHA_TAIL: u32 = 10752
 export const INPUT: u32 = 16384
 export const MAX_FIELDS: u32 = 64
@@ -364,75 +366,19 @@ export function scan(start: i32, end: i32, base: i32, prefix: i32): i32 {
 // allowMissing) absent members. Numbers, escaped strings and wrong kinds go to JavaScript, which
 // owns those rules (canonical numbers, WTF-8, the error messages).
 
-const SHA_K = memory.data<u32>([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-])
-
-let h0: u32 = 0
-let h1: u32 = 0
-let h2: u32 = 0
-let h3: u32 = 0
-let h4: u32 = 0
-let h5: u32 = 0
-let h6: u32 = 0
-let h7: u32 = 0
-
-function compress(p: u32): void {
-  for (let t: u32 = 0; t < 16; t++) store<u32>(SHA_W + t * 4, bswap<u32>(load<u32>(p + t * 4)))
-  for (let t: u32 = 16; t < 64; t++) {
-    const w15 = load<u32>(SHA_W + (t - 15) * 4)
-    const w2 = load<u32>(SHA_W + (t - 2) * 4)
-    const s0 = rotr<u32>(w15, 7) ^ rotr<u32>(w15, 18) ^ (w15 >>> 3)
-    const s1 = rotr<u32>(w2, 17) ^ rotr<u32>(w2, 19) ^ (w2 >>> 10)
-    store<u32>(SHA_W + t * 4, load<u32>(SHA_W + (t - 16) * 4) + s0 + load<u32>(SHA_W + (t - 7) * 4) + s1)
-  }
-  let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
-  for (let t: u32 = 0; t < 64; t++) {
-    const S1 = rotr<u32>(e, 6) ^ rotr<u32>(e, 11) ^ rotr<u32>(e, 25)
-    const ch = (e & f) ^ (~e & g)
-    const t1 = h + S1 + ch + load<u32>(SHA_K + t * 4) + load<u32>(SHA_W + t * 4)
-    const S0 = rotr<u32>(a, 2) ^ rotr<u32>(a, 13) ^ rotr<u32>(a, 22)
-    const maj = (a & b) ^ (a & c) ^ (b & c)
-    const t2 = S0 + maj
-    h = g
-    g = f
-    f = e
-    e = d + t1
-    d = c
-    c = b
-    b = a
-    a = t1 + t2
-  }
-  h0 += a
-  h1 += b
-  h2 += c
-  h3 += d
-  h4 += e
-  h5 += f
-  h6 += g
-  h7 += h
-}
-
 /** SHA-256 of bytes [msg, msg + len); the first 16 bytes of the digest go to `out`. */
 export function sha256Head(msg: u32, len: u32, out: u32): void {
-  h0 = 0x6a09e667
-  h1 = 0xbb67ae85
-  h2 = 0x3c6ef372
-  h3 = 0xa54ff53a
-  h4 = 0x510e527f
-  h5 = 0x9b05688c
-  h6 = 0x1f83d9ab
-  h7 = 0x5be0cd19
+  store<u32>(SHA_STATE, 0x6a09e667)
+  store<u32>(SHA_STATE, 0xbb67ae85, 4)
+  store<u32>(SHA_STATE, 0x3c6ef372, 8)
+  store<u32>(SHA_STATE, 0xa54ff53a, 12)
+  store<u32>(SHA_STATE, 0x510e527f, 16)
+  store<u32>(SHA_STATE, 0x9b05688c, 20)
+  store<u32>(SHA_STATE, 0x1f83d9ab, 24)
+  store<u32>(SHA_STATE, 0x5be0cd19, 28)
   let off: u32 = 0
   while (off + 64 <= len) {
-    compress(msg + off)
+    compressBlock(msg + off, SHA_STATE)
     off += 64
   }
   const rest = len - off
@@ -442,12 +388,12 @@ export function sha256Head(msg: u32, len: u32, out: u32): void {
   memory.fill(SHA_TAIL + rest + 1, 0, blocks * 64 - rest - 1 - 8)
   const bits = <u64>len * 8
   store<u64>(SHA_TAIL + blocks * 64 - 8, bswap<u64>(bits))
-  compress(SHA_TAIL)
-  if (blocks == 2) compress(SHA_TAIL + 64)
-  store<u32>(out, bswap<u32>(h0))
-  store<u32>(out + 4, bswap<u32>(h1))
-  store<u32>(out + 8, bswap<u32>(h2))
-  store<u32>(out + 12, bswap<u32>(h3))
+  compressBlock(SHA_TAIL, SHA_STATE)
+  if (blocks == 2) compressBlock(SHA_TAIL + 64, SHA_STATE)
+  store<u32>(out, bswap<u32>(load<u32>(SHA_STATE)))
+  store<u32>(out + 4, bswap<u32>(load<u32>(SHA_STATE, 4)))
+  store<u32>(out + 8, bswap<u32>(load<u32>(SHA_STATE, 8)))
+  store<u32>(out + 12, bswap<u32>(load<u32>(SHA_STATE, 12)))
 }
 
 /**
