@@ -19,8 +19,10 @@ export class StreamSink implements Sink {
   private pieces: Buffer[] = []
   /** Bytes of `current` already among the pieces. */
   private sealed = 0
-  /** Whether the last piece is a caller's view that a following adjacent event may extend. */
-  private lastIsView = false
+  /** A caller's bytes not yet among the pieces: [viewStart, viewEnd) of viewOf, which an adjacent event extends. */
+  private viewOf: Buffer | null = null
+  private viewStart = 0
+  private viewEnd = 0
   /** Settles when the write of `other` has completed, so it may be refilled. */
   private otherWritten: Promise<void> = Promise.resolve()
   private error: Error | null = null
@@ -49,6 +51,7 @@ export class StreamSink implements Sink {
   }
 
   write(bytes: Uint8Array): void {
+    this.sealView()
     this.reserve(bytes.length + 1)
     this.current.set(bytes, this.used)
     this.used += bytes.length
@@ -56,30 +59,44 @@ export class StreamSink implements Sink {
   }
 
   writeRange(src: Buffer, start: number, end: number): void {
+    this.sealView()
     this.reserve(end - start + 1)
     this.used += src.copy(this.current, this.used, start, end)
     this.current[this.used++] = 0x0a
   }
 
   writeInPlace(src: Buffer, start: number, end: number): void {
-    this.seal()
     const newline = end < src.length && src[end] === 0x0a
     const take = end - start + (newline ? 1 : 0)
-    const last = this.pieces.length > 0 ? this.pieces[this.pieces.length - 1] : null
-    // Events next to each other in the input (each followed by its newline) go out as one piece.
-    if (this.lastIsView && last !== null && last.buffer === src.buffer && last.byteOffset + last.length === src.byteOffset + start) {
-      this.pieces[this.pieces.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + take)
-    } else this.pieces.push(src.subarray(start, start + take))
-    this.lastIsView = newline
-    if (!newline) this.pieces.push(NEWLINE)
+    // Events next to each other in the input (each followed by its newline) go out as one piece,
+    // made only when the run ends: no object per event.
+    if (this.viewOf !== null && this.viewOf === src && this.viewEnd === start) {
+      this.viewEnd += take
+    } else {
+      this.seal()
+      this.viewOf = src
+      this.viewStart = start
+      this.viewEnd = start + take
+    }
+    if (!newline) {
+      this.sealView()
+      this.pieces.push(NEWLINE)
+    }
   }
 
-  /** Makes what was copied into `current` since the last piece a piece of its own. */
+  /** Makes the pending run of a caller's bytes a piece. */
+  private sealView(): void {
+    if (this.viewOf === null) return
+    this.pieces.push(this.viewOf.subarray(this.viewStart, this.viewEnd))
+    this.viewOf = null
+  }
+
+  /** Makes what is pending (a run of a caller's bytes, or what was copied into `current` since the last piece) a piece of its own. */
   private seal(): void {
+    this.sealView()
     if (this.used > this.sealed) {
       this.pieces.push(this.current.subarray(this.sealed, this.used))
       this.sealed = this.used
-      this.lastIsView = false
     }
   }
 
@@ -120,7 +137,6 @@ export class StreamSink implements Sink {
     this.seal()
     const pieces = this.pieces
     this.pieces = []
-    this.lastIsView = false
     const next = this.other
     this.other = this.current
     this.current = next
