@@ -1,6 +1,6 @@
 -- wrk: POST EVENT_FILE's event (the seed's 5 KB sample) to the URL's path with its "r" key field
 -- replaced by a counter, so that most requests are unique events; every DUP_EVERY-th request
--- (default 10) repeats the key of the request 1000 before it (long answered: a plain duplicate,
+-- (default 10) repeats the key of the request 1001 before it (long answered: a plain duplicate,
 -- not a copy still in flight). RUN_ID keeps runs apart. Each wrk thread numbers its own keys.
 local f = io.open(os.getenv("EVENT_FILE"), "r")
 local body = f:read("*a"):gsub("\n", "")
@@ -23,6 +23,6 @@ local n = 0
 function request()
   n = n + 1
   local k = n
-  if dupEvery > 0 and n > 1000 and n % dupEvery == 0 then k = n - 1000 end
+  if dupEvery > 0 and n > 1000 and n % dupEvery == 0 then k = n - 1001 end
   return wrk.format(nil, nil, nil, prefix .. run .. "-" .. tostring(tid) .. "-" .. k .. suffix)
 end
