@@ -17,7 +17,6 @@ export interface HttpOptions {
 }
 
 const ROUTES: Record<string, string> = { '/event': 'POST', '/events': 'POST', '/health': 'GET', '/ready': 'GET', '/metrics': 'GET' }
-const JSON_TYPE = { 'content-type': 'application/json' }
 /** Seconds a client is asked to wait before retrying after a 503. */
 const RETRY_AFTER_S = 1
 
@@ -159,15 +158,20 @@ export class DedupHttpServer {
       res.setHeader('retry-after', String(RETRY_AFTER_S))
       return this.send(res, 503, { error: `backend unavailable: ${e instanceof Error ? e.message : String(e)}` })
     }
-    const counts = { unique: 0, duplicate: 0, accepted: 0, rejected: 0 }
-    for (const o of outcomes) counts[o.status]++
-    for (const [status, n] of Object.entries(counts)) this.metrics.events[status as keyof typeof counts] += n
     // 202: forwarded to Kafka, deduplicated later by `consume`; 200: answered here.
     const ok = this.backend.acceptedStatus
+    const events = this.metrics.events
     if (single) {
       const o = outcomes[0]
+      events[o.status]++
       return o.status === 'rejected' ? this.send(res, o.code, { error: o.error }) : this.send(res, ok, o)
     }
+    const counts = { unique: 0, duplicate: 0, accepted: 0, rejected: 0 }
+    for (const o of outcomes) counts[o.status]++
+    events.unique += counts.unique
+    events.duplicate += counts.duplicate
+    events.accepted += counts.accepted
+    events.rejected += counts.rejected
     const results = outcomes.map((o, index) => (o.status === 'rejected' ? { index, status: o.status, code: o.code, error: o.error } : o))
     const shown: Partial<typeof counts> = { ...counts }
     if (ok === 202) {
@@ -199,7 +203,8 @@ export class DedupHttpServer {
 
   private send(res: ServerResponse, status: number, body: unknown): number {
     const text = JSON.stringify(body)
-    res.writeHead(status, { ...JSON_TYPE, 'content-length': Buffer.byteLength(text) })
+    // Headers as a flat array: no object to copy, no lower-casing pass (an answer a request).
+    res.writeHead(status, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(text))])
     res.end(text)
     return status
   }

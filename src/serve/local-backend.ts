@@ -6,6 +6,7 @@ import type { KeyBatch, Store, StoreStats } from '../store.js'
 import type { Sink } from '../sink.js'
 import { takeBody, HeldElsewhere, OutputFailure, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
 import { Releaser, settleReserved } from '../core/reservations.js'
+import { CoalescingStore } from './coalescing-store.js'
 
 const NONE: ReadonlySet<string> = new Set()
 
@@ -24,17 +25,25 @@ export class LocalBackend implements ServeBackend {
   private readonly releaser: Releaser
   private readonly timer: NodeJS.Timeout | null
   private releasing: Promise<void> = Promise.resolve()
+  /** The flush shared by the requests settled in this event-loop turn (writtenSoon). */
+  private flushTurn: Promise<void> | null = null
   /** Keys this server reserved for requests not yet written: a copy meanwhile waits; after, it is a duplicate. */
   private readonly inFlight = new Map<string, number>()
 
-  /** `fsync`: makes what was written to the output durable (a file); null for a pipe, where written is enough. */
+  /**
+   * `fsync`: makes what was written to the output durable (a file); null for a pipe, where written is enough.
+   * `coalesce`: checks of requests that arrive together go to the store as one call (coalescing-store.ts);
+   * by default for a remote store (one with ready(): Redis), where a call costs a round trip and a script run.
+   */
   constructor(
     options: CoreOptions,
     private readonly store: Store,
     private readonly sink: Sink,
     private readonly fsync: (() => Promise<void>) | null = null,
+    coalesce = store.ready !== undefined,
   ) {
-    this.core = new DedupCore(options, store)
+    // Only the core's checks are merged; forget, release and the re-asking of reserved keys go to the store itself.
+    this.core = new DedupCore(options, coalesce ? new CoalescingStore(store) : store)
     this.releaser = new Releaser(store)
     this.timer = this.releaser.active ? setInterval(() => void this.releaseDurable(), RELEASE_EVERY_MS) : null
     this.timer?.unref()
@@ -58,6 +67,24 @@ export class LocalBackend implements ServeBackend {
       }
     })
     return this.releasing
+  }
+
+  /**
+   * Flushes the output at the end of this event-loop turn and resolves once it is written: every
+   * request settled in the same turn shares one flush, so one write (not one a request) carries
+   * their events, and each is answered only once its own are written, as before.
+   */
+  private writtenSoon(): Promise<void> {
+    if (this.flushTurn === null) {
+      this.flushTurn = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          // Events written from here on need a flush of their own.
+          this.flushTurn = null
+          this.sink.flush().then(() => this.sink.written()).then(resolve, reject)
+        }),
+      )
+    }
+    return this.flushTurn
   }
 
   /** Releases what is left; the output must be closed after. */
@@ -148,8 +175,7 @@ export class LocalBackend implements ServeBackend {
     if (wrote) {
       // Acknowledged only once written: an answered event is never lost with the process.
       try {
-        await sink.flush()
-        await sink.written()
+        await this.writtenSoon()
       } catch (e) {
         // Not delivered: a shared store must not keep these keys, or a retry elsewhere would be a duplicate.
         const undone =
