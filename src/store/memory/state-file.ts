@@ -4,7 +4,8 @@ import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, exists
 import type { MemoryStore, MemoryStoreSnapshot } from './memory-store.js'
 
 const MAGIC = Buffer.from('KIONDDUP')
-export const STATE_VERSION = 1
+/** 2: quotient tables (9-byte slots: two words, then a meta byte a slot). 1: 56-bit fingerprints in 8-byte slots. */
+export const STATE_VERSION = 2
 
 /** A state file that cannot be used; the CLI maps it to exit status 1 with this message. */
 export class StateFileError extends Error {}
@@ -26,8 +27,9 @@ interface StateHeader {
 }
 
 /**
- * Layout: "KIONDDUP", u32 BE header length, header JSON, then each table's slot words
- * (little-endian u32), then the SHA-256 of everything before it (32 bytes).
+ * Layout: "KIONDDUP", u32 BE header length, header JSON, then for each table its slot words
+ * (little-endian u32, two a slot) and its meta bytes (one a slot), then the SHA-256 of
+ * everything before it (32 bytes).
  * Written to `<path>.tmp-<pid>`, fsynced, then renamed over `path`.
  */
 export function saveState(path: string, store: MemoryStore, keyFields: readonly string[], clock: string, checkpoint?: unknown): void {
@@ -60,7 +62,12 @@ export function saveState(path: string, store: MemoryStore, keyFields: readonly 
     put(MAGIC)
     put(len)
     put(headerBytes)
-    for (const t of snap.tables) put(new Uint8Array(t.words.buffer, t.words.byteOffset, t.words.byteLength))
+    for (const t of snap.tables) {
+      put(new Uint8Array(t.words.buffer, t.words.byteOffset, t.words.byteLength))
+      // The EARLIER_RUN flag is set again on load; saving it would only make files of the same keys differ.
+      const meta = Uint8Array.from(t.meta, (m) => m & 0x7f)
+      put(meta)
+    }
     const sum = sha.digest()
     let off = 0
     while (off < sum.length) off += writeSync(fd, sum, off, sum.length - off)
@@ -108,6 +115,10 @@ export function loadState(path: string, store: MemoryStore, keyFields: readonly 
     } catch {
       throw new StateFileError(`state file ${path} is corrupt (unreadable header)`)
     }
+    if (header.version === 1)
+      throw new StateFileError(
+        `state file ${path} has version 1 (62-bit fingerprints), which this kion-dedup cannot read: its quotient tables (version ${STATE_VERSION}) keep more key bits than a version 1 file holds. Finish the window with the kion-dedup that wrote it, or start a new state file (keys seen before are then not remembered)`,
+      )
     if (header.version !== STATE_VERSION) throw new StateFileError(`state file ${path} has version ${header.version}; this kion-dedup reads version ${STATE_VERSION}`)
     const mismatch = (what: string, had: unknown, want: unknown) =>
       new StateFileError(`state file ${path} was made with ${what} ${JSON.stringify(had)}, this run uses ${JSON.stringify(want)}; use the same setting or another state file`)
@@ -117,16 +128,19 @@ export function loadState(path: string, store: MemoryStore, keyFields: readonly 
     if (header.buckets !== store.buckets || header.fingerprintBits !== store.fingerprintBits) throw mismatch('store geometry', [header.buckets, header.fingerprintBits], [store.buckets, store.fingerprintBits])
     const tables: MemoryStoreSnapshot['tables'] = []
     for (const t of header.tables) {
+      if (!(Number.isSafeInteger(t.capacity) && t.capacity > 0 && t.capacity * 9 <= size)) throw new StateFileError(`state file ${path} is corrupt (table capacity ${t.capacity})`)
       const words = new Uint32Array(t.capacity * 2)
       take(words.byteLength, new Uint8Array(words.buffer))
-      tables.push({ capacity: t.capacity, count: t.count, words })
+      const meta = new Uint8Array(t.capacity)
+      take(meta.byteLength, meta)
+      tables.push({ capacity: t.capacity, count: t.count, words, meta })
     }
     const expected = sha.digest()
     const stored = Buffer.alloc(32)
     if (pos + 32 !== size) throw new StateFileError(`state file ${path} is corrupt (size ${size}, expected ${pos + 32})`)
     readSync(fd, stored, 0, 32, pos)
     if (!expected.equals(stored)) throw new StateFileError(`state file ${path} is corrupt (checksum mismatch)`)
-    store.restore({
+    const restore = () => store.restore({
       windowMs: header.windowMs,
       buckets: header.buckets,
       fingerprintBits: header.fingerprintBits,
@@ -135,6 +149,12 @@ export function loadState(path: string, store: MemoryStore, keyFields: readonly 
       epochNumbers: header.epochNumbers,
       tables,
     })
+    try {
+      restore()
+    } catch (e) {
+      if (e instanceof RangeError) throw new StateFileError(`state file ${path} is corrupt (${e.message})`)
+      throw e
+    }
     if (found !== undefined) found.checkpoint = header.checkpoint ?? null
     return true
   } finally {
