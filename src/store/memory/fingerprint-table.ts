@@ -204,22 +204,72 @@ export class QuotientTable {
       this.growAt = Math.floor(cap * MAX_LOAD)
       this.count = 0
       let ok = true
-      const e: Entry = { q: 0, b: 0, w0: 0, w1: 0, m: 0, ordinal: 0 }
+      const bits = this.indexBits
+      const scale = this.scale
+      const words = this.words
+      const meta = this.meta
+      const ordinals = this.ordinals
+      const inverse = 1 / oldScale
+      // Inlined adopt(): this loop is most of a resize.
       for (let s = 0; s < oldCapacity && ok; s++) {
-        const w1 = oldWords[s * 2 + 1]
-        if ((w1 & 0xff) === 0 || !keep(w1 & 0xff)) continue
-        const m = oldMeta[s]
-        const home = (s - (m & MAX_DISPLACEMENT) + oldCapacity) % oldCapacity
-        let q = Math.ceil(home / oldScale)
+        const v1 = oldWords[s * 2 + 1]
+        const epoch = v1 & 0xff
+        if (epoch === 0 || !keep(epoch)) continue
+        const om = oldMeta[s]
+        let home = s - (om & MAX_DISPLACEMENT)
+        if (home < 0) home += oldCapacity
+        let q = Math.ceil(home * inverse)
         while (q > 0 && Math.floor(q * oldScale) > home) q--
         while (Math.floor(q * oldScale) < home) q++
-        e.q = q
-        e.b = oldBits
-        e.w0 = oldWords[s * 2]
-        e.w1 = w1
-        e.m = m & EARLIER_RUN
-        e.ordinal = oldOrdinals !== null ? oldOrdinals[s] : 0
-        ok = this.adopt(e)
+        let fLo = oldWords[s * 2]
+        let fHi = v1 >>> 8
+        for (let k = oldBits; k < bits; k++) {
+          if (fHi === 0x800000 && fLo === 0) throw new Error('quotient table: an entry has no remainder bits left to give the index')
+          q = q * 2 + (fHi >>> 23)
+          fHi = ((fHi << 1) | (fLo >>> 31)) & 0xffffff
+          fLo = (fLo << 1) >>> 0
+        }
+        for (let k = oldBits; k > bits; k--) {
+          const bit = q & 1
+          q = Math.floor(q / 2)
+          fLo = (((fHi & 1) << 31) | (fLo >>> 1) | (fLo & 1)) >>> 0
+          fHi = (fHi >>> 1) | (bit << 23)
+        }
+        let w0 = fLo
+        let w1 = ((fHi << 8) | epoch) >>> 0
+        let m = om & EARLIER_RUN
+        let ordinal = oldOrdinals !== null ? oldOrdinals[s] : 0
+        let slot = Math.floor(q * scale)
+        for (let dist = 0; ; dist++) {
+          if (dist > MAX_DISPLACEMENT) {
+            ok = false
+            break
+          }
+          const r1 = words[slot * 2 + 1]
+          if ((r1 & 0xff) === 0) {
+            words[slot * 2] = w0
+            words[slot * 2 + 1] = w1
+            meta[slot] = m | dist
+            if (ordinals !== null) ordinals[slot] = ordinal
+            this.count++
+            break
+          }
+          const rm = meta[slot]
+          if ((rm & MAX_DISPLACEMENT) < dist) {
+            const r0 = words[slot * 2]
+            const ro = ordinals !== null ? ordinals[slot] : 0
+            words[slot * 2] = w0
+            words[slot * 2 + 1] = w1
+            meta[slot] = m | dist
+            if (ordinals !== null) ordinals[slot] = ordinal
+            w0 = r0
+            w1 = r1
+            dist = rm & MAX_DISPLACEMENT
+            m = rm & EARLIER_RUN
+            ordinal = ro
+          }
+          if (++slot === cap) slot = 0
+        }
       }
       if (ok && extra !== undefined) ok = this.adopt(extra)
       if (ok && this.count <= this.growAt) break

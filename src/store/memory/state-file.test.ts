@@ -71,3 +71,39 @@ test('corrupt, truncated, foreign or mismatched files are errors, never an empty
   assert.throws(() => loadState(path, new MemoryStore({ windowMs: 2 * WINDOW }), FIELDS, 'ingest'), /--window/)
   assert.ok(existsSync(path))
 })
+
+test('version 2 layout: a large store (grown many times, part expired) round-trips exactly; a version 1 file is refused with a reason', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kion-state-'))
+  const path = join(dir, 'big.state')
+  const W = 4 * WINDOW
+  const store = new MemoryStore({ windowMs: W, buckets: 4 })
+  const old = Array.from({ length: 20_000 }, (_, i) => `old-${i}`)
+  const live = Array.from({ length: 60_000 }, (_, i) => `live-${i}`)
+  check(store, old, T0)
+  check(store, live, T0 + 3 * WINDOW)
+  // Expires the first bucket; the save sweeps every table.
+  check(store, ['tick'], T0 + W + WINDOW + 1)
+  saveState(path, store, FIELDS, 'ingest')
+  const loaded = new MemoryStore({ windowMs: W, buckets: 4, keepFirstSeen: 'all' })
+  assert.equal(loadState(path, loaded, FIELDS, 'ingest'), true)
+  assert.equal(loaded.stats().keys, live.length + 1)
+  const r = check(loaded, [...live, ...old], T0 + W + WINDOW + 2)
+  assert.ok(r.slice(0, live.length).every((v) => v === FIRST_SEEN_EARLIER_RUN), 'every live key is a duplicate from the earlier run')
+  assert.ok(r.slice(live.length).every((v) => v === 0), 'expired keys are new again')
+  // Saving the loaded store again gives the same keys.
+  const again = join(dir, 'again.state')
+  saveState(again, loaded, FIELDS, 'ingest')
+  const third = new MemoryStore({ windowMs: W, buckets: 4 })
+  loadState(again, third, FIELDS, 'ingest')
+  assert.equal(third.stats().keys, live.length + 1 + old.length)
+  // A version 1 header.
+  const good = readFileSync(path)
+  const len = good.readUInt32BE(8)
+  const header = JSON.parse(good.subarray(12, 12 + len).toString()) as { version: number }
+  header.version = 1
+  const h = Buffer.from(JSON.stringify(header))
+  const lenBuf = Buffer.alloc(4)
+  lenBuf.writeUInt32BE(h.length)
+  writeFileSync(path, Buffer.concat([good.subarray(0, 8), lenBuf, h, good.subarray(12 + len)]))
+  assert.throws(() => loadState(path, new MemoryStore({ windowMs: W, buckets: 4 }), FIELDS, 'ingest'), (e: unknown) => e instanceof StateFileError && /version 1.*cannot read/.test(e.message))
+})
