@@ -48,18 +48,19 @@ export interface MemoryStoreSnapshot {
  * when segment, index bits and the entry's valid remainder bits all agree.
  *
  * Identity of an entry = 6 + (index bits when it was inserted) + 55: growing the table moves a
- * bit from each entry's remainder into its index, so it keeps what it had, no more.
- * A week at 500 events/s (302.4M keys) fills each of 64 segments with 4.7M keys: C ≈ 5.5M..6.9M,
- * b = 22, identity 83 bits. A new key is wrongly taken for a duplicate with probability
- * sum over entries of 2^-identity; over the 302.4M arrivals of a full week that is
- *   302.4M * 302.4M * 2^-83 = 9.5e-9 a week in the steady state (tables already grown).
- * A cold start (empty tables growing through the first week) also holds entries inserted when
- * their segment was smaller: at every power of two 2^b a segment passes, about 2^b * 0.85 / 2
- * entries were inserted at identity 6 + b + 55, contributing 64 * 2^(b-1) * 0.85 * 2^-(61+b)
- * = 2^-56 * 27 per arrival and per level, at most 16 levels (b = 6..21): with 302.4M arrivals,
- * 16 * 27 * 302.4M * 2^-56 = 1.8e-6 is the bound if every early entry lived the whole week; they
- * are spread over it, so halve that: about 9e-7 in the first week, 9.5e-9 in every later one.
- * (Before: 62 bits, 302.4M^2 * 2^-62 = 0.02 a week.)
+ * bit from each entry's remainder into its index, so it keeps what it had, no more (shrinking
+ * gives the bit back; an entry with all 55 bits then drops its last one for the marker).
+ * A new key is wrongly taken for a duplicate with probability sum over entries of 2^-identity.
+ * A week at 500 events/s is 302.4M keys: 4.7M a segment, capacity 5.6M..6.9M, b = 22.
+ * - Steady state (tables already at that size): identity 83 bits,
+ *   302.4M arrivals * 302.4M entries * 2^-83 = 9.5e-9 a week.
+ * - Cold start (empty tables growing through the first week): while a segment's index has b
+ *   bits it takes about 0.77 * 2^b entries (from 0.77 * 2^b to 0.77 * 2^(b+1)), each with
+ *   identity 61 + b; over 64 segments that is 64 * 0.77 * 2^b * 2^-(61+b) = 2.1e-17 an arrival
+ *   for each b = 6..21 whatever b is; 16 levels * 2.1e-17 * 302.4M arrivals = 1.0e-7 (an upper
+ *   bound: it counts every early entry against every arrival of the week), plus the b = 22
+ *   entries: about 1.1e-7 in the first week.
+ * Both under 1e-6. Before: 62 bits, 302.4M^2 * 2^-62 = 0.02 a week.
  *
  * Expiry: each slot carries the id of the time bucket it was first seen in; when a bucket falls
  * wholly out of the window, every table is rebuilt without it (no tombstones, so probe chains
