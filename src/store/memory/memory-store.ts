@@ -153,7 +153,8 @@ export class MemoryStore implements Store {
         const set = ((d[o + 5] << 16) | (d[o + 6] << 8) | d[o + 7]) & (RECENT_ENTRIES / RECENT_WAYS - 1)
         const tag = tagOf(d, o)
         let first = FIRST_SEEN_UNKNOWN
-        for (let w = 0, at = set * RECENT_WAYS * 2; w < RECENT_WAYS; w++, at += 2) if (recent[at] === tag && recent[at + 1] !== 0 && recent[at + 1] < ordinal) first = Math.max(first, recent[at + 1])
+        // A 32-bit tag: another key's entry answers for this one only with probability 4 * 2^-32 (a wrong event number in the report, never a wrong answer).
+        for (let w = 0, at = set * RECENT_WAYS * 2; w < RECENT_WAYS; w++, at += 2) if (recent[at] === tag && recent[at + 1] !== 0) first = recent[at + 1]
         batch.firstSeen[i] = first
       } else batch.firstSeen[i] = FIRST_SEEN_UNKNOWN
     }
