@@ -3,6 +3,8 @@
  * 9-byte slots; a key's home slot is fixed by its first `indexBits` key bits, so only the bits
  * after them are stored (the slot index carries the rest of the identity).
  */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 
 /**
  * A slot is two 32-bit words and a byte:
@@ -32,16 +34,56 @@ export const GROWTH = 1.25
 export const MAX_DISPLACEMENT = 0x7f
 export const EARLIER_RUN = 0x80
 
-/** A resizable ArrayBuffer can be shrunk to nothing the moment a table is replaced; V8 frees a plain one only at its next full GC. */
-function releasableBuffer(bytes: number): ArrayBuffer {
-  // ES2024 (Node 20's V8 has it; the TypeScript lib in use does not declare the options argument).
-  return new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(bytes, { maxByteLength: bytes })
+/*
+ * Releasing replaced tables. V8 frees a plain ArrayBuffer only at a full GC, and its external-memory
+ * heuristic lets about 64 MB of dead buffers pile up first: at 4M keys that was 63 MB of old tables
+ * at the peak (all 64 segments grow in the same few milliseconds). A resizable ArrayBuffer could be
+ * shrunk to nothing at once, but Node 20's V8 reads typed arrays over resizable buffers through a
+ * slow path (1.6x the store's CPU time a key, measured). So tables are plain buffers, and once the
+ * tables dropped since the last collection exceed a share of the live ones, a full collection runs
+ * (a few ms for this process's small heap; about one per growth wave of the large tables).
+ */
+let collect: (() => void) | null | undefined
+let dropped = 0
+let live = 0
+
+function collector(): (() => void) | null {
+  if (collect === undefined) {
+    collect = null
+    try {
+      // `gc` without --expose-gc on the command line: the flag can be set at run time, and a fresh context then sees it.
+      setFlagsFromString('--expose-gc')
+      const gc: unknown = runInNewContext('gc')
+      if (typeof gc === 'function') collect = () => void gc()
+    } catch {
+      collect = null
+    }
+  }
+  return collect
 }
 
-/** Gives the memory of `a` back to the OS now (and leaves `a` empty). */
+function releasableBuffer(bytes: number): ArrayBuffer {
+  live += bytes
+  return new ArrayBuffer(bytes)
+}
+
+/** Marks the memory of `a` dead; collects when dead tables exceed 16 MiB and an eighth of the live ones. */
 export function release(a: ArrayBufferView | null): void {
-  const b = a?.buffer as (ArrayBuffer & { resizable?: boolean; resize?(n: number): void }) | undefined
-  if (b !== undefined && b.resizable === true && b.resize !== undefined) b.resize(0)
+  if (a === null || a.byteLength === 0) return
+  live -= a.byteLength
+  dropped += a.byteLength
+  if (dropped > 16 * 1048576 && dropped > live / 8) {
+    dropped = 0
+    collector()?.()
+  }
+}
+
+/** Called after a batch of resizes (a sweep of every table): collect now if anything is waiting. */
+export function releaseNow(): void {
+  if (dropped > 1048576) {
+    dropped = 0
+    collector()?.()
+  }
 }
 
 function indexBitsOf(capacity: number): number {
