@@ -78,14 +78,6 @@ export function release(a: ArrayBufferView | null): void {
   }
 }
 
-/** Called after a batch of resizes (a sweep of every table): collect now if anything is waiting. */
-export function releaseNow(): void {
-  if (dropped > 1048576) {
-    dropped = 0
-    collector()?.()
-  }
-}
-
 function indexBitsOf(capacity: number): number {
   return 31 - Math.clz32(capacity)
 }
