@@ -1,25 +1,32 @@
 /** @module The embedded store: segmented fingerprint tables that expire by time bucket. */
 import type { KeyBatch, Store, StoreStats } from '../../store.js'
 import { FIRST_SEEN_EARLIER_RUN, FIRST_SEEN_UNKNOWN } from '../../store.js'
-import { FingerprintTable } from './fingerprint-table.js'
+import { QuotientTable, EARLIER_RUN, MAX_INDEX_BITS, REMAINDER_BITS } from './fingerprint-table.js'
 
 export interface MemoryStoreOptions {
   /** Keys are remembered for at least this long after their first occurrence (ms). */
   windowMs: number
   /** The window is cut into this many time buckets; a key is forgotten at most one bucket after the window. */
   buckets?: number
-  /** Fingerprint width, at most 56; smaller only to force collisions in tests. */
+  /** Key bits used beyond the segment choice, at most 81 (index bits + 55 stored); smaller only to force collisions in tests. */
   fingerprintBits?: number
-  /** Keep each key's first-seen event number, for the duplicate report (4 more bytes a slot). */
-  keepFirstSeen?: boolean
+  /**
+   * Each key's first-seen event number, for the duplicate report. true (the default): for recent
+   * first occurrences, in a fixed 2 MiB cache (RECENT_ENTRIES); 'all': for every key, 4 more
+   * bytes a slot; false: none.
+   */
+  keepFirstSeen?: boolean | 'all'
   /** Number of independent tables; a power of two up to 256. */
   segments?: number
 }
 
 export const DEFAULT_BUCKETS = 8
 const NO_ORDINAL = 0xffffffff
-export const MAX_FINGERPRINT_BITS = 56
+export const MAX_FINGERPRINT_BITS = MAX_INDEX_BITS + REMAINDER_BITS
 const DEFAULT_SEGMENTS = 64
+/** First occurrences remembered with their event number when keepFirstSeen is true: 4-way sets of (tag, ordinal), 8 bytes an entry. */
+export const RECENT_ENTRIES = 1 << 18
+const RECENT_WAYS = 4
 
 /** Serialisable state, for the state file. */
 export interface MemoryStoreSnapshot {
@@ -30,15 +37,39 @@ export interface MemoryStoreSnapshot {
   oldestLive: number
   /** Bucket number of each epoch id, null where the id is free. */
   epochNumbers: Array<number | null>
-  tables: Array<{ capacity: number; count: number; words: Uint32Array }>
+  tables: Array<{ capacity: number; count: number; words: Uint32Array; meta: Uint8Array }>
 }
 
 /**
- * Exact up to the fingerprint: two keys are confused only when 62 digest bits agree
- * (6 choose the segment, 56 are stored). Memory per key is 8 bytes a slot at 68..85 % load,
- * plus 4 bytes a slot with first-seen positions. Expiry: each slot carries the id of the
- * time bucket it was first seen in; when a bucket falls wholly out of the window, every
- * table is rebuilt without it (no tombstones, so probe chains never break).
+ * Exact up to the identity bits. A key is digest byte 0 (the segment: 6 bits with 64 segments)
+ * and the 96 key bits S = digest bytes 8..15, 1..4. In a segment whose quotient table has
+ * capacity C, the first b = floor(log2 C) bits of S choose the home slot and the next 55 are
+ * stored (with the epoch and a displacement byte: 9 bytes a slot). Two keys are confused only
+ * when segment, index bits and the entry's valid remainder bits all agree.
+ *
+ * Identity of an entry = 6 + (index bits when it was inserted) + 55: growing the table moves a
+ * bit from each entry's remainder into its index, so it keeps what it had, no more (shrinking
+ * gives the bit back; an entry with all 55 bits then drops its last one for the marker).
+ * A new key is wrongly taken for a duplicate with probability sum over entries of 2^-identity.
+ * A week at 500 events/s is 302.4M keys: 4.7M a segment, capacity 5.6M..6.9M, b = 22.
+ * - Steady state (tables already at that size): identity 83 bits,
+ *   302.4M arrivals * 302.4M entries * 2^-83 = 9.5e-9 a week.
+ * - Cold start (empty tables growing through the first week): while a segment's index has b
+ *   bits it takes about 0.77 * 2^b entries (from 0.77 * 2^b to 0.77 * 2^(b+1)), each with
+ *   identity 61 + b; over 64 segments that is 64 * 0.77 * 2^b * 2^-(61+b) = 2.1e-17 an arrival
+ *   for each b = 6..21 whatever b is; 16 levels * 2.1e-17 * 302.4M arrivals = 1.0e-7 (an upper
+ *   bound: it counts every early entry against every arrival of the week), plus the b = 22
+ *   entries: about 1.1e-7 in the first week.
+ * Both under 1e-6. Before: 62 bits, 302.4M^2 * 2^-62 = 0.02 a week.
+ *
+ * Memory: 9 bytes a slot at 68..85 % load (10.6..13.2 bytes a key), plus a fixed 2 MiB for
+ * the recent first-seen cache (keepFirstSeen true) or 4 bytes a slot (keepFirstSeen 'all').
+ * Replaced tables are dead until V8's next full GC; fingerprint-table.ts forces one when they
+ * pile up (so the OS sees at most about 16 MiB, or an eighth of the tables, more than stats()).
+ *
+ * Expiry: each slot carries the id of the time bucket it was first seen in; when a bucket falls
+ * wholly out of the window, every table is rebuilt without it (no tombstones, so probe chains
+ * never break).
  */
 export class MemoryStore implements Store {
   readonly name = 'memory'
@@ -46,10 +77,14 @@ export class MemoryStore implements Store {
   readonly buckets: number
   readonly bucketMs: number
   readonly fingerprintBits: number
-  private readonly tables: FingerprintTable[]
+  private readonly tables: QuotientTable[]
   private readonly segmentMask: number
-  private readonly hiMask: number
-  private readonly loMask: number
+  /** Masks on the key bits S (all ones unless fingerprintBits forces collisions). */
+  private readonly mask0: number
+  private readonly mask1: number
+  private readonly mask2: number
+  /** keepFirstSeen true: RECENT_ENTRIES of [tag, ordinal]; null otherwise. */
+  private readonly recent: Uint32Array | null
   /** Bucket number held by each epoch id 1..255, valid where `live` is 1. */
   private readonly epochNumbers = new Float64Array(256)
   private readonly live = new Uint8Array(256)
@@ -70,11 +105,15 @@ export class MemoryStore implements Store {
     this.fingerprintBits = options.fingerprintBits ?? MAX_FINGERPRINT_BITS
     const bits = this.fingerprintBits
     if (!(bits >= 1 && bits <= MAX_FINGERPRINT_BITS)) throw new RangeError(`fingerprint bits must be 1..${MAX_FINGERPRINT_BITS}`)
-    this.loMask = bits >= 24 ? 0xffffff : (1 << bits) - 1
-    this.hiMask = bits <= 24 ? 0 : bits >= 56 ? 0xffffffff : 2 ** (bits - 24) - 1
+    const topBits = (n: number) => (n <= 0 ? 0 : n >= 32 ? 0xffffffff : (0xffffffff << (32 - n)) >>> 0)
+    this.mask0 = topBits(bits)
+    this.mask1 = topBits(bits - 32)
+    this.mask2 = topBits(bits - 64)
     const segments = options.segments ?? DEFAULT_SEGMENTS
     this.segmentMask = segments - 1
-    this.tables = Array.from({ length: segments }, () => new FingerprintTable(0, options.keepFirstSeen ?? true))
+    const keep = options.keepFirstSeen ?? true
+    this.tables = Array.from({ length: segments }, () => new QuotientTable(0, keep === 'all'))
+    this.recent = keep === true ? new Uint32Array(RECENT_ENTRIES * 2) : null
     this.sweptAt = new Int32Array(segments)
   }
 
@@ -94,17 +133,35 @@ export class MemoryStore implements Store {
       const segment = d[o] & this.segmentMask
       if (this.sweptAt[segment] !== this.generation) this.sweep(segment)
       const table = this.tables[segment]
-      const hi = (((d[o + 8] << 24) | (d[o + 9] << 16) | (d[o + 10] << 8) | d[o + 11]) & this.hiMask) >>> 0
-      const lo = ((d[o + 12] << 16) | (d[o + 13] << 8) | d[o + 14]) & this.loMask
+      const s0 = (((d[o + 8] << 24) | (d[o + 9] << 16) | (d[o + 10] << 8) | d[o + 11]) & this.mask0) >>> 0
+      const s1 = (((d[o + 12] << 24) | (d[o + 13] << 16) | (d[o + 14] << 8) | d[o + 15]) & this.mask1) >>> 0
+      const s2 = (((d[o + 1] << 24) | (d[o + 2] << 16) | (d[o + 3] << 8) | d[o + 4]) & this.mask2) >>> 0
       const ordinal = batch.ordinals[i]
-      // Slot ordinals: 0 = loaded from a state file, NO_ORDINAL = not representable.
-      const slot = table.findOrInsert(hi, lo, epoch, ordinal < NO_ORDINAL ? ordinal : NO_ORDINAL)
-      if (slot < 0) batch.firstSeen[i] = 0
-      else if (table.ordinals === null) batch.firstSeen[i] = FIRST_SEEN_UNKNOWN
-      else {
+      // Slot ordinals: NO_ORDINAL = not representable (past 2^32 - 1 events).
+      const slot = table.findOrInsert(s0, s1, s2, epoch, ordinal < NO_ORDINAL ? ordinal : NO_ORDINAL, 0)
+      const recent = this.recent
+      if (slot < 0) {
+        batch.firstSeen[i] = 0
+        if (recent !== null && ordinal < NO_ORDINAL) {
+          // The set's oldest (smallest ordinal) way makes room.
+          const set = ((d[o + 5] << 16) | (d[o + 6] << 8) | d[o + 7]) & (RECENT_ENTRIES / RECENT_WAYS - 1)
+          let way = set * RECENT_WAYS * 2
+          for (let w = 1, at = way + 2; w < RECENT_WAYS; w++, at += 2) if (recent[at + 1] < recent[way + 1]) way = at
+          recent[way] = tagOf(d, o)
+          recent[way + 1] = ordinal
+        }
+      } else if ((table.meta[slot] & EARLIER_RUN) !== 0) batch.firstSeen[i] = FIRST_SEEN_EARLIER_RUN
+      else if (table.ordinals !== null) {
         const first = table.ordinals[slot]
-        batch.firstSeen[i] = first === 0 ? FIRST_SEEN_EARLIER_RUN : first === NO_ORDINAL ? FIRST_SEEN_UNKNOWN : first
-      }
+        batch.firstSeen[i] = first === NO_ORDINAL || first === 0 ? FIRST_SEEN_UNKNOWN : first
+      } else if (recent !== null) {
+        const set = ((d[o + 5] << 16) | (d[o + 6] << 8) | d[o + 7]) & (RECENT_ENTRIES / RECENT_WAYS - 1)
+        const tag = tagOf(d, o)
+        let first = FIRST_SEEN_UNKNOWN
+        // A 32-bit tag: another key's entry answers for this one only with probability 4 * 2^-32 (a wrong event number in the report, never a wrong answer).
+        for (let w = 0, at = set * RECENT_WAYS * 2; w < RECENT_WAYS; w++, at += 2) if (recent[at] === tag && recent[at + 1] !== 0) first = recent[at + 1]
+        batch.firstSeen[i] = first
+      } else batch.firstSeen[i] = FIRST_SEEN_UNKNOWN
     }
   }
 
@@ -115,6 +172,7 @@ export class MemoryStore implements Store {
       keys += t.count
       bytes += t.bytes
     }
+    if (this.recent !== null) bytes += this.recent.byteLength
     return { keys, bytes, late: this.late }
   }
 
@@ -155,7 +213,7 @@ export class MemoryStore implements Store {
   private sweep(segment: number): void {
     const table = this.tables[segment]
     const live = this.live
-    // Size for what is left plus a bucket's worth of growth, at the middle of the load range.
+    // Size for what is left plus a bucket's worth of growth, at the middle of the load range (the old arrays are released at once).
     table.resize(Math.ceil((table.count * (this.buckets + 1)) / this.buckets / 0.76), (epoch) => live[epoch] === 1)
     this.sweptAt[segment] = this.generation
   }
@@ -176,7 +234,7 @@ export class MemoryStore implements Store {
       now: this.now,
       oldestLive: this.oldestLive,
       epochNumbers: Array.from(this.epochNumbers, (bucket, id) => (this.live[id] === 1 ? bucket : null)),
-      tables: this.tables.map((t) => ({ capacity: t.capacity, count: t.count, words: t.words })),
+      tables: this.tables.map((t) => ({ capacity: t.capacity, count: t.count, words: t.words, meta: t.meta })),
     }
   }
 
@@ -190,12 +248,16 @@ export class MemoryStore implements Store {
     })
     this.dead.fill(0)
     s.tables.forEach((snap, k) => {
-      const table = this.tables[k]
-      table.capacity = snap.capacity
-      table.words = snap.words
-      table.count = snap.count
-      table.ordinals = table.ordinals === null ? null : new Uint32Array(snap.capacity)
-      table.resize(snap.capacity, () => true)
+      // Keys loaded from a file answer "first seen in an earlier run".
+      for (let i = 0; i < snap.meta.length; i++) if ((snap.words[i * 2 + 1] & 0xff) !== 0) snap.meta[i] |= EARLIER_RUN
+      this.tables[k].load(snap.capacity, snap.words, snap.meta)
+      if (this.tables[k].count !== snap.count) throw new RangeError(`segment ${k} holds ${this.tables[k].count} keys, its header says ${snap.count}`)
     })
+    this.recent?.fill(0)
   }
+}
+
+/** 32 digest bits other than those that choose the recent-cache set: bytes 9..12 mixed with 1..4. */
+function tagOf(d: Uint8Array, o: number): number {
+  return (((d[o + 9] << 24) | (d[o + 10] << 16) | (d[o + 11] << 8) | d[o + 12]) ^ ((d[o + 1] << 24) | (d[o + 2] << 16) | (d[o + 3] << 8) | d[o + 4])) >>> 0
 }
