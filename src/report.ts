@@ -35,7 +35,11 @@ export interface Summary {
   bytes_read: number
   elapsed_ms: number
   events_per_second: number
-  store: { backend: string; keys: number; bytes: number | null; bytes_per_key: number | null }
+  /**
+   * The store's own memory: `bytes` in all, `bytes_per_key` of what grows with the keys (the
+   * fixed `fixed_bytes`, a first-seen cache, left out). The process's buffers and code are not in it.
+   */
+  store: { backend: string; keys: number; bytes: number | null; bytes_per_key: number | null; fixed_bytes: number }
   formats: Array<{ source: string; format: 'ndjson' | 'json' }>
   /** Why the run ended early, when it did. */
   stopped?: string

@@ -37,6 +37,8 @@ export interface StoreStats {
   keys: number
   /** Bytes the store holds for them; null for a remote store, whose memory is shared with others (bench/ reads Redis INFO). */
   bytes: number | null
+  /** Of `bytes`, those that do not grow with the keys (the memory store's first-seen cache). */
+  fixedBytes?: number
   /** Events that arrived older than the window under the event clock (checked, but remembered only until the next sweep). */
   late: number
 }

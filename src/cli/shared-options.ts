@@ -63,7 +63,7 @@ export function addKeyOptions(cmd: Command): Command {
 export function addStoreOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
   return cmd
     .option('--state <file>', 'load remembered keys from FILE at start, save them at the end and on SIGINT/SIGTERM')
-    .option('--no-first-seen', 'do not keep first-occurrence positions (4 bytes less per key)')
+    .option('--no-first-seen', 'do not keep first-occurrence positions (saves the 2 MiB cache of recent ones)')
     .option('--approx', 'remember keys in Bloom filters instead: less memory, but a share (--fp-rate) of unique events is dropped')
     .addOption(new Option('--fp-rate <rate>', 'with --approx: the share of unique events that may be dropped').argParser(parseProbability).default(0.001))
     .addOption(new Option('--backend <name>', 'where seen keys are remembered: this process (memory) or a shared Redis').choices(['memory', 'redis']).default('memory'))

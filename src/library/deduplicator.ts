@@ -36,7 +36,7 @@ export interface DeduplicatorOptions {
   now?: () => number
   /** Longest event accepted, in bytes; default 64 MiB. */
   maxEventBytes?: number
-  /** Memory: keep where each key was first seen, for `firstSeen` in duplicates (4 bytes a key). Default true. */
+  /** Memory: keep where recent keys were first seen, for `firstSeen` in duplicates (a fixed 2 MiB cache). Default true. */
   firstSeen?: boolean
   /** Memory: Bloom filters instead of the exact store; a share `fpRate` of unique events is then dropped. */
   approx?: boolean

@@ -310,7 +310,13 @@ export class DedupPipeline implements FrameHandler {
       bytes_read: this.counts.rawBytes,
       elapsed_ms: Math.round(elapsed),
       events_per_second: elapsed > 0 ? Math.round((this.counts.read * 1000) / elapsed) : 0,
-      store: { backend: this.store.name, keys: st.keys, bytes: st.bytes, bytes_per_key: st.keys > 0 && st.bytes !== null ? Math.round((st.bytes / st.keys) * 10) / 10 : null },
+      store: {
+        backend: this.store.name,
+        keys: st.keys,
+        bytes: st.bytes,
+        bytes_per_key: st.keys > 0 && st.bytes !== null ? Math.round(((st.bytes - (st.fixedBytes ?? 0)) / st.keys) * 10) / 10 : null,
+        fixed_bytes: st.fixedBytes ?? 0,
+      },
       formats: this.formats,
       ...(stopped !== undefined ? { stopped } : {}),
     }

@@ -20,7 +20,7 @@ export function formatSummary(s: Summary, chalk: ChalkInstance): string {
     `${chalk.bold('kion-dedup')}: read ${s.read}, ${chalk.green(`unique ${s.unique}`)}, ${chalk.yellow(`duplicate ${s.duplicate}`)}, ${s.rejected > 0 ? chalk.red(`rejected ${s.rejected}`) : 'rejected 0'}` +
       (s.late > 0 ? `, late ${s.late}` : ''),
     `  ${secs.toFixed(2)} s, ${s.events_per_second} events/s, ${formatBytes(s.bytes_read)} read; store ${s.store.backend}: ${s.store.keys} keys ${s.store.bytes !== null ? `in ${formatBytes(s.store.bytes)}` : 'added'}` +
-      (s.store.bytes_per_key !== null ? ` (${s.store.bytes_per_key} B/key)` : ''),
+      (s.store.bytes_per_key !== null ? ` (${s.store.bytes_per_key} B/key${s.store.fixed_bytes > 0 ? ` + ${formatBytes(s.store.fixed_bytes)} first-seen cache` : ''}; the store only, not the process)` : ''),
   ]
   if (s.stopped) lines.push(chalk.red(`  stopped early: ${s.stopped}`))
   return lines.join('\n') + '\n'

@@ -172,8 +172,8 @@ export class MemoryStore implements Store {
       keys += t.count
       bytes += t.bytes
     }
-    if (this.recent !== null) bytes += this.recent.byteLength
-    return { keys, bytes, late: this.late }
+    const fixedBytes = this.recent?.byteLength ?? 0
+    return { keys, bytes: bytes + fixedBytes, fixedBytes, late: this.late }
   }
 
   async close(): Promise<void> {}
