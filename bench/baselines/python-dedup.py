@@ -10,13 +10,14 @@ import hashlib, json, sys
 from decimal import Decimal
 
 KEY = ("client_id", "event_datetime", "event_name", "product_id", "sid", "r")
+loads = json.JSONDecoder(parse_float=Decimal).decode  # one decoder: json.loads(s, **kw) builds one a call
 norm = lambda v: Decimal(v).normalize() if type(v) in (int, Decimal) else v
 path, out, seen = sys.argv[1], sys.stdout.buffer, set()
 with open(path, "rb") as f:
     if path.endswith(".json"):  # the array as one document; each unique event printed as one line
-        pairs = ((e, None) for e in json.load(f, parse_float=Decimal))
+        pairs = ((e, None) for e in loads(f.read().decode()))
     else:  # NDJSON: each unique line printed as read
-        pairs = ((json.loads(line, parse_float=Decimal), line) for line in f if line.strip())
+        pairs = ((loads(line.decode()), line) for line in f if line.strip())
     for e, line in pairs:
         digest = hashlib.md5(repr(tuple(norm(e.get(k)) for k in KEY)).encode()).digest()
         if digest not in seen:
