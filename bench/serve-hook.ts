@@ -2,6 +2,8 @@
  * @module Loads the serve goals (bench/serve-goals.ts, written separately) when that module exists.
  * It is imported by a computed name, so this harness builds and runs without it.
  */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { notMeasured, type GoalRow } from './goals.js'
 
 type ServeGoals = (root: string, log: (s: string) => void) => Promise<GoalRow[]>
@@ -9,18 +11,14 @@ type ServeGoals = (root: string, log: (s: string) => void) => Promise<GoalRow[]>
 const MODULE = './serve-goals.js'
 
 export async function loadServeGoals(root: string, log: (s: string) => void): Promise<GoalRow[]> {
-  let serveGoals: ServeGoals | undefined
-  try {
-    serveGoals = ((await import(MODULE)) as { serveGoals?: ServeGoals }).serveGoals
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('serve-goals')
-    if (!missing) throw e
-  }
-  if (serveGoals === undefined) {
-    log('serve goals: bench/serve-goals.ts is not here (or exports no serveGoals): skipped')
+  // Missing is told by the file, not by the import's error: a present module may fail to import for its own reasons.
+  if (!existsSync(fileURLToPath(new URL(MODULE, import.meta.url)))) {
+    log('serve goals: bench/serve-goals.ts is not here: skipped')
     return [notMeasured('serve goals (serve vs node:http, Redis backend, Kafka pipeline)', '-', 'not measured: bench/serve-goals.ts is missing')]
   }
   try {
+    const { serveGoals } = (await import(MODULE)) as { serveGoals?: ServeGoals }
+    if (typeof serveGoals !== 'function') throw new Error('bench/serve-goals.ts exports no serveGoals function')
     return await serveGoals(root, log)
   } catch (e) {
     // One failing section should not throw away the goals measured before it.
