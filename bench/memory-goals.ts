@@ -63,6 +63,7 @@ export async function measureMemory(root: string, keysList: readonly number[], l
       log(`memory: ${keys} keys, peak RSS ${(measured.bytes / 2 ** 20).toFixed(1)} MiB in ${measured.seconds.toFixed(1)} s`)
       // The same file again without --quiet, for the summary's own bytes a key.
       const reporting = await peakRss([node, bin, path])
+      log(`memory: ${keys} keys again without --quiet (for the summary's B/key): peak RSS ${(reporting.bytes / 2 ** 20).toFixed(1)} MiB in ${reporting.seconds.toFixed(1)} s`)
       const m = SUMMARY.exec(reporting.stderr)
       if (m === null) log(`memory: no "store memory: ... B/key" in kion-dedup's summary:\n${reporting.stderr.slice(-500)}`)
       // Without a summary there is nothing to check the count against; the note says so.

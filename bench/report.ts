@@ -36,6 +36,8 @@ export interface BenchReport {
   memory: MemoryResult[]
   /** Every goal row: the batch goals from the contenders above, start-up, memory, then serve's. */
   goals: GoalRow[]
+  /** 1-minute load average when the run started and ended: others' processes on the shared machine show here. */
+  load: { start: number; end: number; cores: number }
 }
 
 export function project(store: StoreSection, redis: RedisSection): Projection {
@@ -137,7 +139,7 @@ export function textReport(r: BenchReport): string {
     '',
     ...contenderTable(r.small.contenders),
     '',
-    'GOALS (issue 13), all measured in this run; ratio = measured / target; medians of interleaved rounds:',
+    `GOALS (issue 13), all measured in this run; ratio = measured / target; medians of interleaved rounds; load average ${fixed(r.load.start, 1)} at the start, ${fixed(r.load.end, 1)} at the end, on ${r.load.cores} cores:`,
     '',
     ...goalsTable(r.goals),
   ]

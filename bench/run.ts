@@ -16,6 +16,7 @@ import { storeSection } from './store-bench.js'
 import { redisSection } from './redis-bench.js'
 import { startRedis } from '../test/support/redis-server.js'
 import { spawnSync } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { Redis } from 'ioredis'
 
 /** This file runs as dist/bench/run.js; the project root is two levels up. */
@@ -38,6 +39,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (!HAVE_GNU_TIME) log('no /usr/bin/time here: peak RSS is not measured')
   const machine = describeMachine()
+  // The machine is shared: the load around the run says how far to trust its absolute numbers.
+  const loadAtStart = loadavg()[0]
   const data = await ensureData(ROOT, options.count, log)
   log(`data: ${data.ndjson.count} events, ${data.ndjson.unique} unique; ${options.runs} rounds after a warm-up`)
   const outFile = join(ROOT, 'bench', 'data', `out-${process.pid}.ndjson`)
@@ -71,6 +74,7 @@ async function main(argv: readonly string[]): Promise<number> {
       startup,
       memory,
       goals,
+      load: { start: loadAtStart, end: loadavg()[0], cores: machine.cores },
     }
     process.stdout.write(options.json ? JSON.stringify(report) + '\n' : textReport(report))
 
