@@ -12,6 +12,8 @@ export interface ChildRun {
   /** Peak resident set of the child; null without GNU time. */
   peakRssBytes: number | null
   stdout: string
+  /** The child's stderr (kion-dedup's summary line is read from it). */
+  stderr: string
 }
 
 /** Where the child's stdout goes: discarded, into a file (to count its lines after), or captured (a baseline prints its count). */
@@ -51,7 +53,7 @@ export async function runTimed(argv: readonly string[], stdout: StdoutTarget): P
       const kib = Number(last.split(' ')[1])
       if (Number.isFinite(kib)) peakRssBytes = kib * 1024
     }
-    return { seconds, peakRssBytes, stdout: Buffer.concat(out).toString('utf8') }
+    return { seconds, peakRssBytes, stdout: Buffer.concat(out).toString('utf8'), stderr }
   } finally {
     if (outFd !== null) closeSync(outFd)
     rmSync(timeFile, { force: true })

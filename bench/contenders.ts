@@ -38,9 +38,22 @@ export interface RedisTarget {
   flush: () => Promise<void>
 }
 
+/** Contender names the goals (batch-goals.ts) look results up by. */
+export const FLOOR = 'floor (cat > /dev/null)'
+export const PYTHON = 'baseline python-dedup.py'
+export const KION_DEFAULT = 'kion-dedup (default)'
+export const kionThreads = (n: number) => `kion-dedup --threads ${n}`
+
+/** The Python script a user would write first: its unique events go to a file, counted like kion-dedup's. */
+function python(root: string, d: DataSet): Contender {
+  return { name: PYTHON, data: d, argv: ['python3', join(root, 'bench', 'baselines', 'python-dedup.py'), d.path], count: 'lines' }
+}
+
 export function contenders(root: string, data: Record<DataFormat, DataSet>, redis: RedisTarget | null): Contender[] {
   const bin = join(root, 'bin', 'kion-dedup.js')
   const node = process.execPath
+  // --threads 1 and 2 beside 0 and the default: the cores goal reports the speedup of 2 over 1.
+  const threads = (n: number, d: DataSet): Contender => ({ name: kionThreads(n), data: d, argv: [node, bin, '--quiet', '--threads', String(n), d.path], count: 'lines' })
   const viaRedis = (layout: string, d: DataSet): Contender => ({
     name: `kion-dedup --backend redis (${layout})`,
     data: d,
@@ -50,17 +63,33 @@ export function contenders(root: string, data: Record<DataFormat, DataSet>, redi
   })
   const redisContenders = redis === null ? [] : [viaRedis('compact', data.ndjson), viaRedis('simple', data.ndjson), viaRedis('compact', data.json)]
   return [
-    { name: 'floor (cat > /dev/null)', data: data.ndjson, argv: ['cat', data.ndjson.path], count: 'none' },
-    { name: 'floor (cat > /dev/null)', data: data.json, argv: ['cat', data.json.path], count: 'none' },
+    { name: FLOOR, data: data.ndjson, argv: ['cat', data.ndjson.path], count: 'none' },
+    { name: FLOOR, data: data.json, argv: ['cat', data.json.path], count: 'none' },
     { name: 'baseline-readline', data: data.ndjson, argv: [node, join(root, 'bench', 'baselines', 'readline.mjs'), data.ndjson.path], count: 'stdout' },
     { name: 'baseline-stream-json', data: data.json, argv: [node, join(root, 'bench', 'baselines', 'stream-json.mjs'), data.json.path], count: 'stdout' },
     // --threads 0: everything on one core; the default: keying on one worker per core.
-    { name: 'kion-dedup --threads 0', data: data.ndjson, argv: [node, bin, '--quiet', '--threads', '0', data.ndjson.path], count: 'lines' },
-    { name: 'kion-dedup (default)', data: data.ndjson, argv: [node, bin, '--quiet', data.ndjson.path], count: 'lines' },
-    { name: 'kion-dedup --threads 0', data: data.json, argv: [node, bin, '--quiet', '--threads', '0', data.json.path], count: 'lines' },
-    { name: 'kion-dedup (default)', data: data.json, argv: [node, bin, '--quiet', data.json.path], count: 'lines' },
+    threads(0, data.ndjson),
+    { name: KION_DEFAULT, data: data.ndjson, argv: [node, bin, '--quiet', data.ndjson.path], count: 'lines' },
+    threads(0, data.json),
+    { name: KION_DEFAULT, data: data.json, argv: [node, bin, '--quiet', data.json.path], count: 'lines' },
+    python(root, data.ndjson),
+    python(root, data.json),
+    threads(1, data.ndjson),
+    threads(2, data.ndjson),
+    threads(1, data.json),
+    threads(2, data.json),
     ...redisContenders,
   ]
+}
+
+/** The small-event goal: kion-dedup with default options against the Python script, cat as the floor. */
+export function smallContenders(root: string, data: Record<DataFormat, DataSet>): Contender[] {
+  const bin = join(root, 'bin', 'kion-dedup.js')
+  return (['ndjson', 'json'] as const).flatMap((f) => [
+    { name: FLOOR, data: data[f], argv: ['cat', data[f].path], count: 'none' as const },
+    python(root, data[f]),
+    { name: KION_DEFAULT, data: data[f], argv: [process.execPath, bin, '--quiet', data[f].path], count: 'lines' as const },
+  ])
 }
 
 function label(c: Contender): string {

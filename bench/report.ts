@@ -5,6 +5,10 @@ import { DUP_RATE, SEED } from './data.js'
 import { machineLine, type Machine } from './machine.js'
 import { BATCH, BLOOM_ERROR_RATE, APPROX_FP_RATE, JS_SET_MAX_ENTRIES, PROJECTED_KEYS, type StoreSection } from './store-bench.js'
 import { DEFAULT_SETS, PROJECTED_FILL, type RedisSection } from './redis-bench.js'
+import { goalsTable, type GoalRow } from './goals.js'
+import type { StartupResult } from './startup-goals.js'
+import type { MemoryResult } from './memory-goals.js'
+import { SMALL_REPEAT_RATE } from './small-data.js'
 
 export interface Projection {
   keys: number
@@ -24,6 +28,16 @@ export interface BenchReport {
   store: StoreSection
   redis: RedisSection
   projection: Projection
+  /** The small-event contenders (the small-event goal), interleaved among themselves. */
+  small: { data: Record<DataFormat, DataSet>; contenders: ContenderResult[] }
+  /** hyperfine's times for the start-up goals; null when hyperfine could not be installed. */
+  startup: StartupResult | null
+  /** One entry a measured key count of the memory goal. */
+  memory: MemoryResult[]
+  /** Every goal row: the batch goals from the contenders above, start-up, memory, then serve's. */
+  goals: GoalRow[]
+  /** 1-minute load average when the run started and ended: others' processes on the shared machine show here. */
+  load: { start: number; end: number; cores: number }
 }
 
 export function project(store: StoreSection, redis: RedisSection): Projection {
@@ -120,6 +134,14 @@ export function textReport(r: BenchReport): string {
     `  bloom-filters BloomFilter        ${gib(p.bloomBytes)} GiB (approximate: drops about 1 in ${int(1 / BLOOM_ERROR_RATE)} unique events once full; no expiry)`,
     `  Redis, compact layout            ${gib(p.redisCompactBytes)} GiB of used_memory`,
     `  Redis, simple layout             ${gib(p.redisSimpleBytes)} GiB of used_memory`,
+    '',
+    `small events: ${int(r.small.data.ndjson.count)} events of about ${fixed(r.small.data.ndjson.bytes / r.small.data.ndjson.count, 0)} B, ${int(r.small.data.ndjson.unique)} unique (written by bench/small-data.ts, ${SMALL_REPEAT_RATE} repeats); ${r.runs} timed rounds after 1 warm-up, interleaved`,
+    '',
+    ...contenderTable(r.small.contenders),
+    '',
+    `GOALS (issue 13), all measured in this run; ratio = measured / target; medians of interleaved rounds; load average ${fixed(r.load.start, 1)} at the start, ${fixed(r.load.end, 1)} at the end, on ${r.load.cores} cores:`,
+    '',
+    ...goalsTable(r.goals),
   ]
   return lines.join('\n') + '\n'
 }

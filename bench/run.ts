@@ -1,8 +1,13 @@
-/** @module `npm run bench`: end-to-end contenders over generated files, then the store section. Progress on stderr, results on stdout. */
+/** @module `npm run bench`: end-to-end contenders over generated files, the small-event contenders, the store and Redis sections, then the goals of issue 13 (start-up, memory, serve). Progress on stderr, results on stdout. */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { HAVE_GNU_TIME } from './child.js'
-import { contenders, runContenders } from './contenders.js'
+import { contenders, runContenders, smallContenders } from './contenders.js'
+import { coreGoals, sampleGoals, smallGoals } from './batch-goals.js'
+import { measureMemory, memoryGoals } from './memory-goals.js'
+import { loadServeGoals } from './serve-hook.js'
+import { ensureSmallData, SMALL_REPEAT_RATE } from './small-data.js'
+import { measureStartup, startupGoals } from './startup-goals.js'
 import { ensureData } from './data.js'
 import { describeMachine } from './machine.js'
 import { parseOptions, UsageError, USAGE, type BenchOptions } from './options.js'
@@ -11,6 +16,7 @@ import { storeSection } from './store-bench.js'
 import { redisSection } from './redis-bench.js'
 import { startRedis } from '../test/support/redis-server.js'
 import { spawnSync } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { Redis } from 'ioredis'
 
 /** This file runs as dist/bench/run.js; the project root is two levels up. */
@@ -33,6 +39,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (!HAVE_GNU_TIME) log('no /usr/bin/time here: peak RSS is not measured')
   const machine = describeMachine()
+  // The machine is shared: the load around the run says how far to trust its absolute numbers.
+  const loadAtStart = loadavg()[0]
   const data = await ensureData(ROOT, options.count, log)
   log(`data: ${data.ndjson.count} events, ${data.ndjson.unique} unique; ${options.runs} rounds after a warm-up`)
   const outFile = join(ROOT, 'bench', 'data', `out-${process.pid}.ndjson`)
@@ -43,14 +51,36 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     const flush = async () => void (await admin.flushall())
     const results = await runContenders(contenders(ROOT, data, { url: server.url, flush }), options.runs, outFile, log)
+    const smallData = {
+      ndjson: ensureSmallData(ROOT, 'ndjson', options.smallCount, SMALL_REPEAT_RATE, log),
+      json: ensureSmallData(ROOT, 'json', options.smallCount, SMALL_REPEAT_RATE, log),
+    }
+    const small = await runContenders(smallContenders(ROOT, smallData), options.runs, outFile, log)
     const store = await storeSection(ROOT, options.storeKeys, options.bloomKeys, log)
     const redis = await redisSection(server, options.redisKeys, log)
-    const report: BenchReport = { machine, runs: options.runs, data, contenders: results, store, redis, projection: project(store, redis) }
-  process.stdout.write(options.json ? JSON.stringify(report) + '\n' : textReport(report))
+    const startup = measureStartup(ROOT, options.runs, options.startupRuns, log)
+    const memory = await measureMemory(ROOT, options.memoryKeys, log)
+    const goals = [...sampleGoals(results), ...smallGoals(small), ...startupGoals(startup), ...memoryGoals(memory, options.memoryKeys), ...coreGoals(results)]
+    if (options.serve) goals.push(...(await loadServeGoals(ROOT, log)))
+    const report: BenchReport = {
+      machine,
+      runs: options.runs,
+      data,
+      contenders: results,
+      store,
+      redis,
+      projection: project(store, redis),
+      small: { data: smallData, contenders: small },
+      startup,
+      memory,
+      goals,
+      load: { start: loadAtStart, end: loadavg()[0], cores: machine.cores },
+    }
+    process.stdout.write(options.json ? JSON.stringify(report) + '\n' : textReport(report))
 
-    const bad = results.filter((r) => r.mismatches.length > 0)
+    const bad = [...results, ...small].filter((r) => r.mismatches.length > 0)
     for (const r of bad) {
-      process.stderr.write(`\n!!! MISMATCH !!! ${r.name} ${r.format}: unique counts ${r.mismatches.join(', ')}, the generator made ${data[r.format].unique}\n`)
+      process.stderr.write(`\n!!! MISMATCH !!! ${r.name} ${r.format} (${r.events} events): unique counts ${r.mismatches.join(', ')}\n`)
     }
     return bad.length > 0 ? 1 : 0
   } finally {
