@@ -23,7 +23,7 @@ export interface MemoryResult {
   basePeakRssBytes: number
   /** (peakRssBytes - basePeakRssBytes) / (keys - BASE_KEYS). */
   bytesPerKey: number
-  /** From `store memory: K keys in X (B B/key)` of a run without --quiet over the same file. */
+  /** From `store memory: K keys in X (B B/key + ...)` of a run without --quiet over the same file. */
   reportedBytesPerKey: number | null
   /** Peak RSS of that reporting run, to show that the summary does not change it. */
   reportingPeakRssBytes: number | null
@@ -33,7 +33,7 @@ export interface MemoryResult {
   uniqueOk: boolean
 }
 
-const SUMMARY = /unique (\d+).*store memory: (\d+) keys.*\(([\d.]+) B\/key\)/s
+const SUMMARY = /unique (\d+).*store memory: (\d+) keys.*\(([\d.]+) B\/key[ );+]/s
 
 async function peakRss(argv: string[]): Promise<{ bytes: number; seconds: number; stderr: string }> {
   const run = await runTimed(argv, { kind: 'null' })

@@ -49,8 +49,13 @@ export interface DedupOptions extends BackendOptions {
 }
 
 /** One worker per core: on 2 cores, 66k against 52k NDJSON events/s on one (README "Performance"). */
+/**
+ * One key thread per core but one: the main thread frames, checks and writes on a core of its
+ * own. Measured on 2 cores (bench/README.md, issue 13): --threads 1 did 55k events/s against
+ * 51k for --threads 2, whose three busy threads shared two cores.
+ */
 export function defaultThreads(): number {
-  return availableParallelism() > 1 ? availableParallelism() : 0
+  return Math.max(0, availableParallelism() - 1)
 }
 
 export function dedupCommand(io: CliIo, done: (status: number) => void): Command {
@@ -71,7 +76,7 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
     .option('--no-progress', 'never show the progress bar (it shows only on a TTY anyway)')
     .addOption(new Option('--max-event-bytes <size>', 'longest event accepted').argParser(parseBytes).default(64 * 1024 * 1024, '64m'))
     .addOption(
-      new Option('--threads <n>', 'worker threads that validate and key events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core when there are several'),
+      new Option('--threads <n>', 'worker threads that validate and key events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core but one'),
     )
   addLeaseOption(addStoreOptions(cmd, io.env))
   return cmd
