@@ -454,8 +454,9 @@ export class DedupPipeline implements FrameHandler {
       while (this.free.length === 0) await this.inflight.shift()
       this.slab = this.free.pop()!
     }
-    // Inline keying is already done: deliver at once, so output follows input chunk by chunk.
-    if (this.options.threads === 0) await this.drain()
+    // Inline keying is already done: deliver at once, so output follows input chunk by chunk (not
+    // waiting for the write to complete: the next chunk is read and keyed meanwhile).
+    if (this.options.threads === 0) await this.settled
     const cp = this.options.checkpoint
     // Not while events are set aside: the checkpoint would count them delivered.
     if (cp !== undefined && this.deferred.size === 0 && performance.now() - this.lastCheckpoint >= Math.max(cp.everyMs, 20 * this.checkpointCost)) {

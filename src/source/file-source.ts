@@ -66,10 +66,20 @@ async function* fileChunks(name: string, onRawBytes: (n: number) => void, pool?:
     if (n === 0 && reused === null) pool!.release(buf)
     while (n > 0) {
       onRawBytes(n)
+      if (reused !== null) {
+        yield buf.subarray(0, n)
+        n = (await fh.read(buf, 0, CHUNK_BYTES, null)).bytesRead
+        continue
+      }
+      // With a pool every read has a buffer of its own: the next read runs while this chunk is
+      // framed and keyed.
+      const next = pool!.acquire()
+      const reading = fh.read(next, at, CHUNK_BYTES, null)
+      reading.catch(() => {})
       yield buf.subarray(at, at + n)
-      buf = reused ?? pool!.acquire()
-      n = (await fh.read(buf, at, CHUNK_BYTES, null)).bytesRead
-      if (n === 0 && reused === null) pool!.release(buf)
+      buf = next
+      n = (await reading).bytesRead
+      if (n === 0) pool!.release(buf)
     }
   } finally {
     await fh.close().catch(() => {})
