@@ -219,3 +219,18 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
     },
   }
 }
+
+/** The offsets a consumer group has committed, by partition (a partition with none is absent). */
+export async function committedOffsets(bootstrap: string, group: string, topic: string): Promise<Map<number, bigint>> {
+  const kafka = new Kafka({ brokers: [bootstrap], clientId: 'kion-test-offsets', logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const [entry] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+    const committed = new Map<number, bigint>()
+    for (const p of entry?.partitions ?? []) if (Number(p.offset) >= 0) committed.set(p.partition, BigInt(p.offset))
+    return committed
+  } finally {
+    await admin.disconnect()
+  }
+}
