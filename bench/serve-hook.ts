@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { notMeasured, type GoalRow } from './goals.js'
 
 type ServeGoals = (root: string, log: (s: string) => void) => Promise<GoalRow[]>
+type KafkaGoal = (root: string, log: (s: string) => void) => Promise<GoalRow>
 
 const MODULE = './serve-goals.js'
 
@@ -17,9 +18,12 @@ export async function loadServeGoals(root: string, log: (s: string) => void): Pr
     return [notMeasured('serve goals (serve vs node:http, Redis backend, Kafka pipeline)', '-', 'not measured: bench/serve-goals.ts is missing')]
   }
   try {
-    const { serveGoals } = (await import(MODULE)) as { serveGoals?: ServeGoals }
+    const { serveGoals, kafkaGoal } = (await import(MODULE)) as { serveGoals?: ServeGoals; kafkaGoal?: KafkaGoal }
     if (typeof serveGoals !== 'function') throw new Error('bench/serve-goals.ts exports no serveGoals function')
-    return await serveGoals(root, log)
+    const rows = await serveGoals(root, log)
+    // The Kafka pipeline's goal: its load test (a few minutes), run in the same bench.
+    if (typeof kafkaGoal === 'function') rows.push(await kafkaGoal(root, log))
+    return rows
   } catch (e) {
     // One failing section should not throw away the goals measured before it.
     log(`serve goals failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
