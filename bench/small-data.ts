@@ -8,6 +8,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { DataFormat, DataSet } from './data.js'
+import { xorshift } from '../test/support/random.js'
 
 /** Share of events that repeat an earlier event's six key fields, as in the 5 KB data (data.ts DUP_RATE). */
 export const SMALL_REPEAT_RATE = 0.2
@@ -18,17 +19,6 @@ const EVENT_NAMES = ['play_start', 'play_pause', 'auth_success', 'app_list', 'pu
 const START_MS = Date.UTC(2025, 3, 2, 9, 0, 0)
 /** Writes are gathered into pieces of about this size: one syscall per piece, not per event. */
 const PIECE_BYTES = 1 << 20
-
-/** xorshift32: deterministic and cheap; the quality needed here is only "not a pattern". */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 4294967296
-  }
-}
 
 /** A 32-bit integer mix of the index, to give fields values that look random but are fixed. */
 function mix(i: number): number {
@@ -64,7 +54,7 @@ export interface SmallMeta {
 export function writeSmallEvents(path: string, format: DataFormat, count: number, repeatRate: number): SmallMeta {
   const tmp = `${path}.tmp`
   const fd = openSync(tmp, 'w')
-  const rand = prng(SMALL_SEED)
+  const rand = xorshift(SMALL_SEED)
   let unique = 0
   let bytes = 0
   let piece: string[] = []

@@ -8,6 +8,7 @@ import { JsonScanner, ValueKind } from './json-scanner.js'
 import { KeyEncoder, digestInto } from '../key/canonical.js'
 import { WasmScan, WasmScanner } from './wasm-scanner.js'
 import { skipBalanced } from './json-framer.js'
+import { xorshift } from '../../test/support/random.js'
 
 const SUITE = fileURLToPath(new URL('../../../../shared/json-test-suite/test_parsing/', import.meta.url))
 const SAMPLE = fileURLToPath(new URL('../../../../shared/sample-event.json', import.meta.url))
@@ -71,17 +72,6 @@ test('JSONTestSuite: the fast path accepts every y_ case, rejects every n_ case,
   assert.ok(y >= 90 && n >= 180, `ran ${y} y_ and ${n} n_ cases`)
 })
 
-/** A small deterministic generator (xorshift), so a failure names a case that can be rerun. */
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 4294967296
-  }
-}
-
 const MUTANTS = Buffer.from('"\\{}[]:,  \n\t\r0123456789-+.eEtrufalsn\x00\x1f\x7f\xff\xc3abu/')
 
 test('mutated events: the fast path agrees with the JavaScript scanner on every one', () => {
@@ -94,7 +84,7 @@ test('mutated events: the fast path agrees with the JavaScript scanner on every 
     Buffer.from('[1, "two", {"a": 3}, [], {}, null]'),
     Buffer.from('  {\n  "client_id" : "c",\n  "r": 12 ,"sid":"\\"q\\""\n}  '),
   ]
-  const rnd = random(20261201)
+  const rnd = xorshift(20261201)
   let accepted = 0
   let cases = 0
   for (let round = 0; round < 4000; round++) {
@@ -158,7 +148,7 @@ test('memory grows for a range larger than the module has; spans stay in the cal
 
 test('SHA-256 in the module equals node:crypto for every length across the block and padding boundaries', () => {
   const w = fast()
-  const rnd = random(7)
+  const rnd = xorshift(7)
   for (let len = 0; len <= 300; len++) {
     const data = Buffer.from(Array.from({ length: len }, () => Math.floor(rnd() * 256)))
     const want = createHash('sha256').update(data).digest().subarray(0, 16)
@@ -218,7 +208,7 @@ test('array elements: the splitter ends each where skipBalanced does, across 64-
   }
   // Mutants of the sample event inside an array, and cut short.
   const sample = readFileSync(SAMPLE).toString().trim()
-  const rnd = random(64)
+  const rnd = xorshift(64)
   for (let round = 0; round < 3000; round++) {
     let text = Buffer.from(`${sample},${sample}]`)
     for (let e = 0; e < 1 + Math.floor(rnd() * 3); e++) {

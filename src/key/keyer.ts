@@ -80,8 +80,7 @@ export class SpanKeyer implements PrefixScanner {
   scanPrefix(buf: Uint8Array, start: number, end: number): boolean {
     const fast = this.fast
     if (fast !== null) {
-      // The framer scans element after element of one buffer: it is copied into the module once.
-      if (fast.loadedFrom !== buf || fast.loadedLength < end) fast.load(buf, 0, buf.length)
+      this.loadWhole(fast, buf, end)
       if (fast.scanPrefix(start, end) === WasmScan.Ok) {
         this.prefixBy = fast
         return true
@@ -91,10 +90,15 @@ export class SpanKeyer implements PrefixScanner {
     return this.scanner.scanPrefix(buf, start, end)
   }
 
+  /** A framer scans element after element of one buffer: it is copied into the module once, not for each. */
+  private loadWhole(fast: WasmScanner, buf: Uint8Array, end: number): void {
+    if (fast.loadedFrom !== buf || fast.loadedLength < end) fast.load(buf, 0, buf.length)
+  }
+
   splitObject(buf: Uint8Array, start: number, end: number): number {
     const fast = this.fast
     if (fast === null) return -2
-    if (fast.loadedFrom !== buf || fast.loadedLength < end) fast.load(buf, 0, buf.length)
+    this.loadWhole(fast, buf, end)
     return fast.splitElement(start, end)
   }
 
