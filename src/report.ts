@@ -43,6 +43,8 @@ export interface Summary {
   formats: Array<{ source: string; format: 'ndjson' | 'json' }>
   /** Why the run ended early, when it did. */
   stopped?: string
+  /** --to postgres: rows the table took, copies it already held, and events it could not store (in its rejects table). */
+  postgres?: { table: string; stored: number; alreadyStored: number; unstorable: number }
 }
 
 /** Listeners of one run; each method optional. Formatting stays out of the pipeline. */

@@ -16,6 +16,12 @@ export interface Sink {
   written(): Promise<void>
   /** The destination's error, once it failed (then nothing more can be written); null while it works. */
   readonly failure: Error | null
+  /**
+   * Optional: a sink that stores each event with its key digest and where it was read (a
+   * database) has this; the pipeline then calls it instead of the write methods. `text` stays
+   * unchanged until `written()` resolves.
+   */
+  event?(text: Buffer, digest: Uint8Array, origin: string, originOffset: number | bigint | null): void
   /** Flushes and closes (a file) or just flushes (stdout). */
   close(): Promise<void>
 }

@@ -15,7 +15,7 @@ import { UsageError } from './errors.js'
 const fsync = promisify(fsyncCallback)
 
 /** Where this run's checkpoints go: inside the state file (memory), or a file of their own (Redis). */
-export type CheckpointPlace = { kind: 'state'; path: string } | { kind: 'file'; path: string }
+export type CheckpointPlace = { kind: 'state'; path: string } | { kind: 'file'; path: string } | { kind: 'postgres'; path: string }
 
 export interface CheckpointOptions {
   backend: 'memory' | 'redis'
@@ -103,20 +103,23 @@ export interface Saver {
 export async function saveCheckpoint(s: Saver, progress: Progress | null): Promise<void> {
   if (s.output !== null) await fsync(s.output.fd)
   const cp: Checkpoint | undefined =
-    progress === null
-      ? undefined
-      : {
-          version: CHECKPOINT_VERSION,
-          inputs: s.inputs,
-          settings: s.settings,
-          events: progress.events,
-          last: progress.last,
-          output: s.output === null ? null : { path: s.output.path, bytes: fstatSync(s.output.fd).size },
-          owners: s.owner === null ? [] : [...s.adopted, { owner: s.owner, after: progress.events }],
-          savedAt: new Date().toISOString(),
-        }
+    progress === null ? undefined : { ...checkpointOf(progress, s.inputs, s.settings, s.owner, s.adopted), output: s.output === null ? null : { path: s.output.path, bytes: fstatSync(s.output.fd).size } }
   if (s.place.kind === 'state') {
     if (s.exact !== null) saveState(s.place.path, s.exact, s.keyFields, s.clock, cp)
   } else if (cp === undefined) removeCheckpointFile(s.place.path)
   else writeCheckpointFile(s.place.path, cp)
+}
+
+/** The checkpoint of a run that has delivered `progress` (with no output file: stdout, or a table). */
+export function checkpointOf(progress: Progress, inputs: InputId[], settings: string, owner: string | null, adopted: Array<{ owner: string; after: number }>): Checkpoint {
+  return {
+    version: CHECKPOINT_VERSION,
+    inputs,
+    settings,
+    events: progress.events,
+    last: progress.last,
+    output: null,
+    owners: owner === null ? [] : [...adopted, { owner, after: progress.events }],
+    savedAt: new Date().toISOString(),
+  }
 }

@@ -11,8 +11,11 @@ import type { PipelineListener, Summary } from '../report.js'
 import type { RecordOutput } from '../report/record-files.js'
 import { InputError, type InputFormat } from '../framing.js'
 import { parseBytes, parseCount, parseDuration } from './parse.js'
-import { addKeyOptions, addLeaseOption, addStoreOptions, openStore, type BackendOptions } from './shared-options.js'
-import { checkpointPlace, cutOutputBack, readFileCheckpoint, saveCheckpoint, toResume, type Saver } from './checkpoints.js'
+import { addKeyOptions, addLeaseOption, addPostgresOptions, addStoreOptions, openStore, type BackendOptions, type PostgresCliOptions } from './shared-options.js'
+import { checkpointOf, checkpointPlace, cutOutputBack, readFileCheckpoint, saveCheckpoint, toResume, type CheckpointPlace, type Saver } from './checkpoints.js'
+import { openPostgresRun } from './postgres-run.js'
+import { PostgresSink } from '../sink/postgres/pg-sink.js'
+import { saveState } from '../store/memory/index.js'
 import type { Checkpoint } from '../pipeline/checkpoint.js'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
@@ -20,7 +23,8 @@ import { EXIT, SIGNAL_EXIT, UsageError } from './errors.js'
 import { onStopSignals } from './process-edges.js'
 import type { CliIo } from './io.js'
 
-export interface DedupOptions extends BackendOptions {
+export interface DedupOptions extends BackendOptions, PostgresCliOptions {
+  to: 'out' | 'postgres'
   format: InputFormat | 'auto'
   key: string[]
   allowMissing?: boolean
@@ -68,6 +72,7 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
   cmd
     .option('--emit-key', 'add the key digest to each output event as "_key"')
     .option('-o, --output <file>', 'write unique events to FILE instead of stdout')
+    .addOption(new Option('--to <sink>', 'where unique events go: out (stdout, or -o FILE) or postgres (a table, exactly once; see --pg-url)').choices(['out', 'postgres']).default('out'))
     .option('--report <file>', 'write duplicates and rejects as NDJSON records to FILE instead of text on stderr')
     .option('--rejects <file>', 'write each rejected input, verbatim, with its reason, as NDJSON to FILE')
     .option('--stats-json <file>', 'write the summary as one JSON object to FILE')
@@ -79,6 +84,7 @@ export function dedupCommand(io: CliIo, done: (status: number) => void): Command
       new Option('--threads <n>', 'worker threads that validate and key events (0: all on the main thread)').argParser(parseCount).default(defaultThreads(), 'one per core but one'),
     )
   addLeaseOption(addStoreOptions(cmd, io.env))
+  addPostgresOptions(cmd, '60s')
   return cmd
     .option('--checkpoint <file>', 'with Redis: where progress is saved for a rerun after a kill to go on from (default: <--output>.checkpoint; with --state it is kept in the state file)')
     .addOption(new Option('--checkpoint-every <duration>', 'least time between checkpoints (longer when saving takes long: at most about 5 % of the run)').argParser(parseDuration).default(parseDuration('5s'), '5s'))
@@ -94,6 +100,7 @@ Examples:
   $ kion-dedup --clock event --state week.state backfill/*.ndjson > unique.ndjson
   $ kion-dedup --strict --rejects bad.ndjson events.ndjson > unique.ndjson
   $ kion-dedup --backend redis --redis-url redis://127.0.0.1:6379/0 part-*.ndjson > unique.ndjson
+  $ PGURL=postgres://kion@127.0.0.1/analytics kion-dedup --to postgres --pg-retention 30d day-*.ndjson
 
 Other commands:
   kion-dedup serve --help      the same deduplication behind HTTP (POST /event, /events)
@@ -132,32 +139,41 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
   const inputs = sources.map((source) => ({ name: source.name, size: source.size }))
   const settings = `key=${opts.key.join(',')} clock=${opts.clock}${opts.clock === 'event' ? ` time-field=${opts.timeField}` : ''} format=${opts.format} emit-key=${opts.emitKey === true}`
-  const place = checkpointPlace(opts)
+  const toPg = opts.to === 'postgres'
+  if (toPg && opts.output !== undefined) throw new UsageError('--to postgres stores unique events in a table; -o writes a file: choose one')
+  if (toPg && opts.checkpoint !== undefined) throw new UsageError('with --to postgres the checkpoint is kept in the database, in the transaction of each batch: drop --checkpoint')
   const choice = { restart: opts.restart === true, force: opts.resume === true }
   if (choice.restart && choice.force) throw new UsageError('--resume and --restart: choose one')
+  // First of all: a database that cannot be used fails the run before any input is read.
+  const pg = toPg ? await openPostgresRun(opts, io, inputs, choice.restart) : null
+  const place: CheckpointPlace | null = pg !== null ? pg.place : checkpointPlace(opts)
   const decide = (found: unknown): Checkpoint | null => {
     const { resume, note } = toResume(place!, found, inputs, settings, choice)
     if (note !== undefined) say(`kion-dedup: ${note}\n`)
     return resume
   }
-  let resume: Checkpoint | null = place?.kind === 'file' ? decide(readFileCheckpoint(place)) : null
+  let resume: Checkpoint | null = place?.kind === 'file' ? decide(readFileCheckpoint(place)) : pg !== null ? decide(pg.found) : null
   // With Redis a new key stays reserved for this run until its output holds the event: a run killed
   // first leaves its events to a rerun (at once for the events past its checkpoint, else once its lease runs out).
   const owner = opts.backend === 'redis' ? randomBytes(6).toString('hex') : null
   const adopted = resume?.owners ?? []
 
   // First, before any output is opened: a backend that cannot be used fails the run with nothing written.
-  const { store, exact, lock, stateCheckpoint } = await openStore(opts, owner === null ? {} : { reserve: { owner, leaseMs: opts.lease, adopted } })
+  const { store, exact, lock, stateCheckpoint } = await openStore(opts, owner === null ? {} : { reserve: { owner, leaseMs: opts.lease, adopted } }).catch(async (e: unknown) => {
+    await pg?.writer.close()
+    throw e
+  })
   try {
     if (place?.kind === 'state') resume = decide(stateCheckpoint)
     if (resume !== null && opts.output !== undefined) cutOutputBack(opts.output, resume)
   } catch (e) {
     await store.close()
+    await pg?.writer.close()
     lock?.release()
     throw e
   }
   if (resume !== null) {
-    const cut = resume.output !== null ? `; ${resume.output.path} cut back to its ${resume.output.bytes} bytes` : '; events output after it may come out again (stdout cannot be cut back)'
+    const cut = pg !== null ? '; the table refuses any event it already holds' : resume.output !== null ? `; ${resume.output.path} cut back to its ${resume.output.bytes} bytes` : '; events output after it may come out again (stdout cannot be cut back)'
     say(`kion-dedup: resuming an interrupted run from its checkpoint (${place!.path}, saved ${resume.savedAt}): skipping the ${resume.events} events it delivered${cut}\n`)
   }
 
@@ -189,9 +205,22 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   // A resumed run appends to the output its checkpoint cut back; a new one starts it empty.
   const outFd = opts.output === undefined ? null : openSync(opts.output, resume?.output != null ? 'a' : 'w')
   const out = outFd !== null ? createWriteStream(opts.output!, { fd: outFd }) : io.stdout
-  const sink = new StreamSink(out, opts.output !== undefined)
+  const pgSink =
+    pg === null
+      ? null
+      : new PostgresSink(
+          pg.writer,
+          () => {
+            const progress = pipeline!.checkpointable()
+            return progress === null ? undefined : pg.checkpointStep(checkpointOf(progress, inputs, settings, owner, adopted))
+          },
+          (rows) => {
+            for (const r of rows) say(`kion-dedup: not stored (kept in ${pg.writer.names.rejects}): ${r.origin} byte ${String(r.originOffset)}: ${r.reason}\n`)
+          },
+        )
+  const sink = pgSink ?? new StreamSink(out, opts.output !== undefined)
   const saver: Saver | null =
-    place === null ? null : { place, inputs, settings, output: outFd === null ? null : { fd: outFd, path: opts.output! }, owner, adopted, exact, keyFields: opts.key, clock: opts.clock }
+    place === null || place.kind === 'postgres' ? null : { place, inputs, settings, output: outFd === null ? null : { fd: outFd, path: opts.output! }, owner, adopted, exact, keyFields: opts.key, clock: opts.clock }
   let waitSaid = false
   pipeline = new DedupPipeline(
     {
@@ -248,6 +277,12 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     await sink.flush()
     await sink.written()
     if (saver !== null) await saveCheckpoint(saver, summary.stopped === undefined ? null : pipeline!.progress())
+    if (pg !== null) {
+      // Every event is committed with its checkpoint; a run that went to the end leaves none to resume from.
+      if (summary.stopped === undefined) await pg.finished()
+      if (exact !== null && opts.state !== undefined) saveState(opts.state, exact, opts.key, opts.clock)
+      summary.postgres = { table: pg.writer.names.events, ...pgSink!.counts }
+    }
     await pipeline!.releaseDelivered(pipeline!.takeDelivered()).catch(() => {})
     await sink.close()
     if (opts.statsJson !== undefined) writeFileSync(opts.statsJson, JSON.stringify(summary) + '\n')
@@ -276,13 +311,14 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))
     if (fileError !== null) throw fileError
     if (signal !== null) return SIGNAL_EXIT[signal]
-    if (opts.strict && summary.rejected > 0) return EXIT.rejects
+    if (opts.strict && (summary.rejected > 0 || (summary.postgres?.unstorable ?? 0) > 0)) return EXIT.rejects
     return EXIT.ok
   } finally {
     bar?.stop()
     unhookSignals()
     for (const s of owned) if (!s.writableEnded) s.end()
     await store.close()
+    await pg?.writer.close()
     lock?.release()
     if (outputClosed) io.stdout.destroy()
     // A stop may leave stdin mid-read; let the process end rather than wait for more input.

@@ -140,3 +140,34 @@ export function openStore(o: BackendOptions, server: { recover?: boolean | 'occu
 export function coreOptionsOf(o: BackendOptions & { allowMissing?: boolean; maxEventBytes: number }): CoreOptions {
   return { keying: { keyFields: o.key, allowMissing: o.allowMissing === true, timeField: o.clock === 'event' ? o.timeField : null }, clock: o.clock, maxEventBytes: o.maxEventBytes }
 }
+
+export interface PostgresCliOptions {
+  pgUrl?: string
+  pgTable: string
+  pgRetention?: number
+  pgRetry: number
+}
+
+/** The PostgreSQL sink's options (`--to postgres`), shared by the main job, serve and consume. */
+export function addPostgresOptions(cmd: Command, retryDefault: string): Command {
+  return cmd
+    .option('--pg-url <url>', 'with --to postgres: the database, postgres://user:password@host:port/db (default: $PGURL, else $DATABASE_URL, else postgres://127.0.0.1:5432/postgres; the environment keeps a password out of `ps`)')
+    .option('--pg-table <name>', 'with --to postgres: the events table, created when missing (with <name>_rejects, _offsets, _checkpoints)', 'kion_events')
+    .addOption(new Option('--pg-retention <duration>', 'with --to postgres: drop day partitions older than this (checked at start and hourly); default: keep every day').argParser(parseDuration))
+    .addOption(new Option('--pg-retry <duration>', 'with --to postgres: how long a batch is tried again while the database is away before the run stops').argParser(parseDuration).default(parseDuration(retryDefault), retryDefault))
+}
+
+/** The PostgreSQL writer a command line asks for; the URL names no password in any message. */
+export async function openPgWriter(o: PostgresCliOptions & { key: string[]; timeField: string }, env: NodeJS.ProcessEnv, log?: (record: Record<string, unknown>) => void): Promise<import('../sink/postgres/writer.js').PgWriter> {
+  const { PgWriter } = await import('../sink/postgres/writer.js')
+  const { pgUrlOf } = await import('../sink/postgres/connection.js')
+  const writer = await PgWriter.open({
+    url: pgUrlOf(o.pgUrl, env),
+    table: o.pgTable,
+    rules: { keyFields: o.key, timeField: o.timeField, retentionMs: o.pgRetention ?? null, now: Date.now },
+    retryMs: o.pgRetry,
+    ...(log !== undefined ? { log } : {}),
+  })
+  writer.startMaintenance()
+  return writer
+}

@@ -150,7 +150,8 @@ export class DedupPipeline implements FrameHandler {
     this.deferredOutcomes = {
       unique: (e) => {
         this.counts.unique++
-        this.sink.write(e.text)
+        if (this.sink.event !== undefined) this.sink.event(e.text, e.digest, e.place.source, e.place.offset)
+        else this.sink.write(e.text)
       },
       duplicate: (e) => {
         this.counts.duplicate++
@@ -274,6 +275,11 @@ export class DedupPipeline implements FrameHandler {
    */
   progress(): Progress {
     return { events: this.deliveredThrough, last: this.lastDelivered }
+  }
+
+  /** Where the run stands, when that may be recorded now: not while events are set aside for another process's reservation (they come later). */
+  checkpointable(): Progress | null {
+    return this.deferred.size === 0 ? this.progress() : null
   }
 
   /** The reservations of unique events delivered since the last checkpoint, for the caller to release once its output is durable. */
@@ -492,9 +498,15 @@ export class DedupPipeline implements FrameHandler {
     const { counts, listener, sink } = this
     const emitKey = this.options.emitKey
     const compact = slab.results.compact
+    const rows = sink.event !== undefined
     settleSlab(slab, batch, {
       unique: (k) => {
         counts.unique++
+        if (rows) {
+          const text = emitKey ? withKey(eventText(slab, k), keyHex(slab, k)) : eventText(slab, k)
+          sink.event!(text, slab.results.digests.subarray(k * 16, k * 16 + 16), this.sourceNames[slab.sources[k]], slab.offsets[k])
+          return
+        }
         // Unchanged bytes go straight from the slab: no view object per event.
         if (compact[k] === 0 && !emitKey) sink.writeInPlace(slab.bytes, slab.starts[k], slab.ends[k])
         else sink.write(emitKey ? withKey(eventText(slab, k), keyHex(slab, k)) : eventText(slab, k))

@@ -22,6 +22,8 @@ export function formatSummary(s: Summary, chalk: ChalkInstance): string {
     `  ${secs.toFixed(2)} s, ${s.events_per_second} events/s, ${formatBytes(s.bytes_read)} read; store ${s.store.backend}: ${s.store.keys} keys ${s.store.bytes !== null ? `in ${formatBytes(s.store.bytes)}` : 'added'}` +
       (s.store.bytes_per_key !== null ? ` (${s.store.bytes_per_key} B/key${s.store.fixed_bytes > 0 ? ` + ${formatBytes(s.store.fixed_bytes)} first-seen cache` : ''}; the store only, not the process)` : ''),
   ]
+  const pg = s.postgres
+  if (pg !== undefined) lines.push(`  postgres ${pg.table}: stored ${pg.stored}, already there ${pg.alreadyStored}` + (pg.unstorable > 0 ? chalk.red(`, not storable ${pg.unstorable} (in ${pg.table}_rejects)`) : ''))
   if (s.stopped) lines.push(chalk.red(`  stopped early: ${s.stopped}`))
   return lines.join('\n') + '\n'
 }
