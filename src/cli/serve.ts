@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { createWriteStream, fsync, openSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
-import { addKafkaOptions, addKeyOptions, addLeaseOption, addStoreOptions, coreOptionsOf, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
+import { addKafkaOptions, addKeyOptions, addLeaseOption, addPostgresOptions, addStoreOptions, coreOptionsOf, openPgWriter, openStore, type BackendOptions, type KafkaCliOptions, type PostgresCliOptions } from './shared-options.js'
 import { parseBytes, parsePositiveInt } from './parse.js'
 import { EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
@@ -18,9 +18,9 @@ import { ServeMetrics } from '../serve/metrics.js'
 
 const fsyncAsync = promisify(fsync)
 
-interface ServeCliOptions extends BackendOptions, KafkaCliOptions {
+interface ServeCliOptions extends BackendOptions, KafkaCliOptions, PostgresCliOptions {
   lease: number
-  to: 'out' | 'kafka'
+  to: 'out' | 'kafka' | 'postgres'
   port: number
   host: string
   out: string
@@ -43,7 +43,14 @@ export function serveCommand(io: CliIo, done: (status: number) => void): Command
     .addOption(new Option('-p, --port <port>', 'port to listen on (0: any free one; the chosen port is logged)').argParser(parsePort).default(8080))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--out <file>', "where unique events go, as NDJSON ('-': stdout)", '-')
-    .addOption(new Option('--to <target>', "out: deduplicate here, unique events to --out; kafka: forward every valid event to --topic (answered 202 once the broker has it) for `consume` to deduplicate").choices(['out', 'kafka']).default('out'))
+    .addOption(
+      new Option(
+        '--to <target>',
+        "out: deduplicate here, unique events to --out; postgres: deduplicate here, unique events into a table (answered once committed); kafka: forward every valid event to --topic (answered 202 once the broker has it) for `consume` to deduplicate",
+      )
+        .choices(['out', 'postgres', 'kafka'])
+        .default('out'),
+    )
     .addOption(new Option('--max-body <size>', 'largest request body; a larger one is answered 413 without being read').argParser(parseBytes).default(1024 * 1024, '1m'))
     .addOption(new Option('--max-event-bytes <size>', 'longest event accepted in a batch').argParser(parseBytes).default(1024 * 1024, '1m'))
     .option('--log-requests', 'log one line per request (off: at thousands of requests a second it is noise)')
@@ -51,6 +58,7 @@ export function serveCommand(io: CliIo, done: (status: number) => void): Command
   addKeyOptions(cmd)
   addKafkaOptions(cmd, io.env)
   addLeaseOption(addStoreOptions(cmd, io.env))
+  addPostgresOptions(cmd, '1s')
   return cmd
     .addHelpText(
       'after',
@@ -67,7 +75,8 @@ Endpoints:
 Examples:
   $ kion-dedup serve --port 8080 --out unique.ndjson
   $ kion-dedup serve --backend redis --redis-url redis://127.0.0.1:6379/0 --out unique.ndjson
-  $ kion-dedup serve --to kafka --brokers 127.0.0.1:9092 --topic kion.events.raw`,
+  $ kion-dedup serve --to kafka --brokers 127.0.0.1:9092 --topic kion.events.raw
+  $ PGURL=postgres://kion@127.0.0.1/analytics kion-dedup serve --to postgres --pg-retention 30d`,
     )
     .action(async (opts: ServeCliOptions) => {
       done(await runServe(opts, io))
@@ -77,6 +86,7 @@ Examples:
 export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number> {
   const log = jsonLog(io)
   if (opts.to === 'kafka') return runForwarder(opts, io, log, coreOptionsOf(opts))
+  if (opts.to === 'postgres') return runToPostgres(opts, io, log)
   // Redis (when asked for) first: a backend that cannot be used fails before anything listens.
   // A server outlives Redis outages: it recovers in-process once Redis is back (the CLI stops instead).
   // A new key stays reserved for this server until the output holds its event: if the server dies
@@ -167,5 +177,45 @@ async function runForwarder(opts: ServeCliOptions, io: CliIo, log: Log, coreOpti
   await server.shutdown()
   await forwarder.close()
   log({ level: 'info', msg: 'stopped', accepted: metrics.events.accepted, rejected: metrics.events.rejected })
+  return EXIT.ok
+}
+
+/**
+ * serve --to postgres: checked here, unique events stored in a table by group commit, each request
+ * answered once its transaction is committed; 503 while the database is away, recovering by itself.
+ */
+async function runToPostgres(opts: ServeCliOptions, io: CliIo, log: Log): Promise<number> {
+  if (opts.out !== '-') throw new UsageError('serve --to postgres stores unique events in a table, not --out: choose one')
+  // The database first, then the store: either one unusable fails before anything listens.
+  const writer = await openPgWriter(opts, io.env, log)
+  const opened = await openStore(opts, { recover: true }).catch(async (e: unknown) => {
+    await writer.close()
+    throw e
+  })
+  const { store, exact, lock } = opened
+  const { PostgresBackend } = await import('../serve/postgres-backend.js')
+  const backend = new PostgresBackend(coreOptionsOf(opts), store, writer)
+  const metrics = new ServeMetrics()
+  const server = new DedupHttpServer({ host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, logRequests: opts.logRequests === true, log, onFatal: () => {} }, backend, metrics)
+  const address = await server.listen().catch(async (e: unknown) => {
+    await backend.close()
+    await store.close()
+    lock?.release()
+    throw e
+  })
+  log({ level: 'info', msg: 'listening', host: address.address, port: address.port, backend: store.name, to: 'postgres', pg: writer.where, table: writer.names.events })
+  const signal = await untilStopped(io, log, () => {})
+  log({ level: 'info', msg: 'stopping', reason: signal })
+  await server.shutdown()
+  await backend.close()
+  if (opts.state !== undefined && exact !== null) {
+    // Keys of events whose commit failed would make their retries duplicates after a restart.
+    if (backend.unstored.size > 0) log({ level: 'warn', msg: 'state not saved: some remembered keys belong to events whose commit failed', keys: backend.unstored.size, state: opts.state })
+    else saveState(opts.state, exact, opts.key, opts.clock)
+  }
+  await store.close()
+  lock?.release()
+  const m = metrics.events
+  log({ level: 'info', msg: 'stopped', unique: m.unique, duplicate: m.duplicate, rejected: m.rejected, commits: backend.commits })
   return EXIT.ok
 }
