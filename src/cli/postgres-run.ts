@@ -29,7 +29,10 @@ export function runName(inputs: readonly InputId[]): string {
 }
 
 export async function openPostgresRun(o: PostgresCliOptions & { key: string[]; timeField: string }, io: CliIo, inputs: readonly InputId[], restart: boolean): Promise<PostgresRun> {
-  const writer = await openPgWriter(o, io.env)
+  const writer = await openPgWriter(o, io.env, (r) => {
+    const detail = [r.partitions !== undefined ? (r.partitions as string[]).join(', ') : null, r.error !== undefined ? String(r.error) : null, r.attempt !== undefined ? `attempt ${String(r.attempt)}` : null].filter((x) => x !== null)
+    io.stderr.write(`kion-dedup: ${String(r.msg)}${detail.length > 0 ? `: ${detail.join('; ')}` : ''}\n`)
+  })
   const table = writer.names.checkpoints
   const run = runName(inputs)
   try {
