@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createWriteStream, openSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { addKafkaOptions, addKeyOptions, addStoreOptions, coreOptionsOf, openStore, type BackendOptions, type KafkaCliOptions } from './shared-options.js'
+import { addKafkaOptions, addKeyOptions, addPostgresOptions, addStoreOptions, coreOptionsOf, openPgWriter, openStore, type BackendOptions, type KafkaCliOptions, type PostgresCliOptions } from './shared-options.js'
 import { jsonLog, onStopSignals } from './process-edges.js'
 import { parseDuration, parsePositiveInt } from './parse.js'
 import { EXIT, UsageError } from './errors.js'
@@ -11,9 +11,9 @@ import { StreamSink } from '../sink/index.js'
 import { repairTornTail } from '../sink/torn-tail.js'
 import type { DedupWorker, WorkerOutput } from '../consume/dedup-worker.js'
 
-interface ConsumeCliOptions extends BackendOptions, KafkaCliOptions {
+interface ConsumeCliOptions extends BackendOptions, KafkaCliOptions, PostgresCliOptions {
   group: string
-  to?: 'kafka' | 'out'
+  to?: 'kafka' | 'out' | 'postgres'
   outTopic: string
   out?: string
   rejectsTopic?: string
@@ -36,7 +36,9 @@ export function consumeCommand(io: CliIo, done: (status: number) => void): Comma
   const cmd = new Command('consume')
     .description('a dedup worker in a Kafka consumer group: raw topic in, each unique event out once (one transaction per batch with its offsets)')
     .option('-g, --group <id>', 'consumer group: start several workers with one group and they split the partitions', 'kion-dedup')
-    .addOption(new Option('--to <target>', 'kafka: unique events to --out-topic, in a transaction with the offsets; out: NDJSON to --out').choices(['kafka', 'out']))
+    .addOption(
+      new Option('--to <target>', "kafka: unique events to --out-topic, in a transaction with the offsets; out: NDJSON to --out; postgres: rows of --pg-table, in a transaction with the offsets (kept in the table's _offsets)").choices(['kafka', 'out', 'postgres']),
+    )
     .option('--out-topic <name>', 'where unique events go with --to kafka (read it with isolation read_committed)', 'kion.events.unique')
     .option('--out <file>', "unique events as NDJSON to FILE ('-': stdout) instead of a topic; implies --to out")
     .option('--rejects-topic <name>', 'with --to kafka: messages that are no event, verbatim, with their topic/partition/offset and error in headers (default: <topic>.rejects)')
@@ -48,6 +50,7 @@ export function consumeCommand(io: CliIo, done: (status: number) => void): Comma
     .option('--transactional-id <id>', 'the output transaction id (default: <group>-<host>-<pid>); a stable one fences a crashed predecessor at once')
   addKeyOptions(cmd)
   addKafkaOptions(cmd, io.env)
+  addPostgresOptions(cmd, '30s')
   return addStoreOptions(cmd, io.env)
     .addHelpText(
       'after',
@@ -56,10 +59,14 @@ Effectively once: a key's first sighting is remembered in Redis with its topic/p
 a message delivered again after a crash (its output never committed) comes out again instead of
 being taken for its own duplicate. With --to kafka, output and offsets commit in one transaction,
 so nothing comes out twice; with --out a crash can repeat the batch in hand (written, not yet committed).
+With --to postgres, events, rejects and each partition's next offset commit in one PostgreSQL
+transaction, fenced on the offset the batch read on from; partitions start from the table's offsets.
 
 Example:
   $ kion-dedup consume --brokers 127.0.0.1:9092 --topic kion.events.raw --group kion-dedup \\
-      --backend redis --redis-url redis://127.0.0.1:6379/0 --to kafka --out-topic kion.events.unique`,
+      --backend redis --redis-url redis://127.0.0.1:6379/0 --to kafka --out-topic kion.events.unique
+  $ PGURL=postgres://kion@127.0.0.1/analytics kion-dedup consume --topic kion.events.raw \
+      --backend redis --to postgres --pg-table kion_events`,
     )
     .action(async (opts: ConsumeCliOptions) => {
       done(await runConsume(opts, io))
@@ -79,17 +86,28 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
   })
   if (opts.backend !== 'redis') throw new UsageError('consume needs --backend redis: the workers of a group share one memory of keys, which also records where each key was first seen')
   const toFile = opts.out !== undefined
+  const toPg = opts.to === 'postgres'
+  if (toFile && toPg) throw new UsageError('--out writes a file; --to postgres writes --pg-table: choose one')
+  if (toPg && (opts.rejectsTopic !== undefined || opts.rejects !== undefined)) throw new UsageError('with --to postgres rejected messages go to the table <pg-table>_rejects: drop --rejects-topic / --rejects')
   if (toFile && opts.to === 'kafka') throw new UsageError('--out writes a file; --to kafka writes --out-topic: choose one')
   if (!toFile && opts.to === 'out') throw new UsageError('--to out needs --out FILE (or - for stdout)')
   if (toFile && opts.rejectsTopic !== undefined) throw new UsageError('--rejects-topic goes with --to kafka; with --out use --rejects FILE')
   if (!toFile && opts.rejects !== undefined) throw new UsageError('--rejects goes with --out; with --to kafka use --rejects-topic')
   // The Kafka client is loaded by this command only: importing it costs more than the rest of start-up.
   const { DedupWorker } = await import('../consume/dedup-worker.js')
+  // The database first: a wrong URL, login or table is said before anything is read or committed.
+  const writer = toPg ? await openPgWriter(opts, io.env, log) : null
   // After a failed check, go on once Redis is back; redeliveries are recognised by their occurrences, so nothing is claimed.
-  const { store } = await openStore(opts, { recover: 'occurrences' })
+  const { store } = await openStore(opts, { recover: 'occurrences' }).catch(async (e: unknown) => {
+    await writer?.close()
+    throw e
+  })
   let output: WorkerOutput
   let closeOutput = async () => {}
-  if (toFile) {
+  if (writer !== null) {
+    output = { kind: 'postgres', writer }
+    closeOutput = () => writer.close()
+  } else if (toFile) {
     const toStdout = opts.out === '-'
     const cut = toStdout ? 0 : repairTornTail(opts.out!)
     if (cut > 0) log({ level: 'warn', msg: 'output ended mid-event: cut back to its last complete line', out: opts.out, cut_bytes: cut })
@@ -122,7 +140,7 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
     },
     store,
   )
-  log({ level: 'info', msg: 'consuming', brokers: opts.brokers.join(','), topic: opts.topic, group: opts.group, to: toFile ? opts.out : opts.outTopic, backend: store.name })
+  log({ level: 'info', msg: 'consuming', brokers: opts.brokers.join(','), topic: opts.topic, group: opts.group, to: writer !== null ? `postgres ${writer.where} ${writer.names.events}` : toFile ? opts.out : opts.outTopic, backend: store.name })
   if (stopRequested) worker.stop()
   const progress = setInterval(() => log({ level: 'info', msg: 'progress', ...worker.counts }), 10_000)
   try {

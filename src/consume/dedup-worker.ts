@@ -2,10 +2,13 @@
  * @module `consume`: one member of a consumer group. Per batch: key every message (the same
  * SpanKeyer as the CLI and serve), check-and-remember in the shared store with each message's
  * occurrence, then write the unique events and commit the batch's offsets together — one Kafka
- * transaction (--to kafka), or file first and offsets after (--out).
+ * transaction (--to kafka), one PostgreSQL transaction with the offsets kept in the database
+ * (--to postgres), or file first and offsets after (--out).
  */
 import { Producer, ProduceAcks, type MessageToProduce } from '@platformatic/kafka'
+import { randomBytes } from 'node:crypto'
 import { fsync as fsyncCallback } from 'node:fs'
+import { hostname } from 'node:os'
 import { promisify } from 'node:util'
 import { DedupCore, type CoreOptions } from '../core/dedup-core.js'
 import { eventText, keyHex } from '../core/settle.js'
@@ -13,11 +16,21 @@ import { baseOptions, chunkBySize, errorText, type OutMessage } from '../kafka/c
 import type { StreamSink } from '../sink/stream-sink.js'
 import { KafkaSource, type GroupStamp, type KafkaSourceOptions, type RawMessage, type SourceBatch } from '../source/kafka-source.js'
 import { SAME_OCCURRENCE, type Store } from '../store.js'
+import { DIGEST_BYTES } from '../key/canonical.js'
+import { PgUnavailable, type CommitResult, type PgWriter } from '../sink/postgres/writer.js'
+import type { EventRow, RejectRow } from '../sink/postgres/rows.js'
+import { AlreadyCommitted, offsetsStep, storedOffsets, type OffsetAdvance, type OffsetsPlace } from './pg-offsets.js'
 
 export type WorkerOutput =
   | { kind: 'kafka'; topic: string; rejectsTopic: string; transactionalId: string }
   /** NDJSON to a file or stdout; `fd` is fsynced before offsets are committed (null: stdout). */
   | { kind: 'file'; sink: StreamSink; fd: number | null; rejects: StreamSink | null }
+  /**
+   * Rows of a PostgreSQL table: the events, the rejects and the partitions' next offsets (in
+   * `<table>_offsets`, fenced) in one transaction per batch. Partitions start from the offsets
+   * stored there; the group's offsets in Kafka are committed after, for lag monitoring only.
+   */
+  | { kind: 'postgres'; writer: PgWriter }
 
 export interface WorkerOptions {
   source: KafkaSourceOptions
@@ -39,6 +52,12 @@ export interface WorkerCounts {
   refetched: number
   batches: number
   restarts: number
+  /** --to postgres: rows the table took. */
+  stored?: number
+  /** --to postgres: unique events the table already held (a batch stored before, whose occurrences were still remembered). */
+  alreadyStored?: number
+  /** --to postgres: unique events PostgreSQL cannot store (kept in the rejects table with why). */
+  unstorable?: number
 }
 
 /** Consecutive failed batches after which the worker gives up (exit 1) instead of restarting. */
@@ -56,6 +75,12 @@ export class DedupWorker {
   private stopping = false
   /** Messages skipped by sources closed since (see WorkerCounts.refetched). */
   private skippedBefore = 0
+  private readonly sourceOptions: KafkaSourceOptions
+  /** --to postgres: where the partitions' next offsets are kept. */
+  private readonly offsets: OffsetsPlace | null = null
+  /** --to postgres: what makes each batch's token (the `writer` of the offsets it moves) unique. */
+  private readonly tokenPrefix = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`
+  private batchSeq = 0
 
   constructor(
     private readonly options: WorkerOptions,
@@ -63,6 +88,21 @@ export class DedupWorker {
   ) {
     if (store.remembersOccurrences !== true) throw new Error(`${store.name} cannot remember where a key was first seen; consume needs the Redis store`)
     this.core = new DedupCore(options.core, store)
+    if (options.output.kind === 'postgres') {
+      const pg = options.output.writer
+      this.offsets = { table: pg.names.offsets, group: options.source.group, topic: options.source.topic }
+      const place = this.offsets
+      this.counts.stored = 0
+      this.counts.alreadyStored = 0
+      this.counts.unstorable = 0
+      // Each partition starts where the table's offsets say (not the group's offset in Kafka, which
+      // is only committed after); a partition they do not name yet, at the group's offset.
+      this.sourceOptions = {
+        ...options.source,
+        startOffsets: (partitions) => storedOffsets((sql, params) => pg.query(sql, params), place, partitions),
+        startOffsetsWhere: `PostgreSQL's ${place.table}`,
+      }
+    } else this.sourceOptions = options.source
   }
 
   /** Finishes the batch in hand (output and offsets committed), then run() resolves. */
@@ -93,6 +133,8 @@ export class DedupWorker {
           await this.process(batch)
           failures = 0
         } catch (e) {
+          // The database stayed away longer than --pg-retry: the run stops (nothing of the batch is stored).
+          if (e instanceof PgUnavailable) throw e
           await this.failed(e, ++failures)
         }
       }
@@ -103,7 +145,7 @@ export class DedupWorker {
   }
 
   private async startSource(): Promise<void> {
-    const source = new KafkaSource(this.options.source, this.options.batchSize, this.options.log)
+    const source = new KafkaSource(this.sourceOptions, this.options.batchSize, this.options.log)
     try {
       await source.start()
     } catch (e) {
@@ -153,7 +195,7 @@ export class DedupWorker {
     return this.producer
   }
 
-  private async process({ messages, stamp }: SourceBatch): Promise<void> {
+  private async process({ messages, stamp, from }: SourceBatch): Promise<void> {
     const core = this.core
     const work = core.acquire()
     try {
@@ -173,6 +215,8 @@ export class DedupWorker {
       const slab = work.slab
       const counts = this.counts
       const unique: OutMessage[] = []
+      const rows: EventRow[] = []
+      const toPg = this.options.output.kind === 'postgres'
       const rejected: Rejected[] = []
       const delivered = new Set<number>()
       let b = 0
@@ -181,7 +225,9 @@ export class DedupWorker {
           if (first === SAME_OCCURRENCE) counts.redelivered++
           delivered.add(b++)
           // A view into the slab: it is released only after delivery.
-          unique.push({ topic: '', key: Buffer.from(keyHex(slab, k), 'latin1'), value: eventText(slab, k), timestamp: messages[k].timestamp })
+          const m = messages[k]
+          if (toPg) rows.push({ digest: slab.results.digests.subarray(k * DIGEST_BYTES, (k + 1) * DIGEST_BYTES), text: eventText(slab, k), origin: `${m.topic}/${m.partition}`, originOffset: m.offset })
+          else unique.push({ topic: '', key: Buffer.from(keyHex(slab, k), 'latin1'), value: eventText(slab, k), timestamp: m.timestamp })
         },
         duplicate() {
           b++
@@ -192,9 +238,10 @@ export class DedupWorker {
         },
       })
 
-      await this.deliver(messages, stamp, unique, rejected)
+      if (toPg) await this.deliverToPostgres(messages, from, rows, rejected)
+      else await this.deliver(messages, stamp, unique, rejected)
       counts.messages += messages.length
-      counts.unique += unique.length
+      counts.unique += toPg ? rows.length : unique.length
       counts.rejected += rejected.length
       counts.batches++
       counts.refetched = this.skippedBefore + (this.source?.skipped ?? 0)
@@ -205,6 +252,40 @@ export class DedupWorker {
     } finally {
       core.release(work)
     }
+  }
+
+  /**
+   * One PostgreSQL transaction: the unique events, the rejects, and each partition's next offset,
+   * moved only from where this batch read on from (the fence: else another worker owns the
+   * partition now, and the batch is refused whole). Then the group's offsets in Kafka, for lag
+   * monitoring only: where a partition starts is read from the table.
+   */
+  private async deliverToPostgres(messages: RawMessage[], from: Map<number, bigint>, rows: EventRow[], rejected: Rejected[]): Promise<void> {
+    const out = this.options.output
+    if (out.kind !== 'postgres' || this.offsets === null) throw new Error('not a PostgreSQL worker')
+    const last = new Map<number, RawMessage>()
+    for (const m of messages) last.set(m.partition, m)
+    const advances: OffsetAdvance[] = [...last.values()].map((m) => ({ partition: m.partition, from: from.get(m.partition) ?? -1n, to: m.offset + 1n }))
+    const rejects: RejectRow[] = rejected.map((j) => ({ origin: `${j.message.topic}/${j.message.partition}`, originOffset: j.message.offset, reason: j.error, event: j.message.value ?? Buffer.alloc(0) }))
+    const token = `${this.tokenPrefix}/${++this.batchSeq}`
+    let r: CommitResult
+    try {
+      r = await out.writer.commit(rows, rejects, offsetsStep(this.offsets, advances, token))
+    } catch (e) {
+      if (!(e instanceof AlreadyCommitted)) throw e
+      // An earlier attempt committed, its answer lost with the connection: what it stored is unknown here.
+      this.options.log({ level: 'info', msg: 'batch committed by an earlier attempt (its answer was lost); not stored again', messages: messages.length })
+      r = { stored: 0, alreadyStored: rows.length, unstorable: [] }
+    }
+    this.counts.stored! += r.stored
+    this.counts.alreadyStored! += r.alreadyStored
+    this.counts.unstorable! += r.unstorable.length
+    for (const u of r.unstorable) this.options.log({ level: 'warn', msg: 'not stored (kept in the rejects table)', table: out.writer.names.rejects, origin: u.origin, offset: String(u.originOffset), reason: u.reason })
+    await Promise.all(
+      [...last.values()].map((m) =>
+        Promise.resolve(m.commit()).catch((e: unknown) => this.options.log({ level: 'warn', msg: "could not commit the group's offset in Kafka (for lag monitoring only: the table's offsets are committed)", partition: m.partition, error: errorText(e) })),
+      ),
+    )
   }
 
   /** Output, then offsets: in one transaction, or the file made durable before the commit. */
@@ -231,6 +312,7 @@ export class DedupWorker {
       }
       return
     }
+    if (out.kind !== 'file') throw new Error(`no delivery of unique messages to ${out.kind}`)
     for (const u of unique) out.sink.write(u.value!)
     await out.sink.flush()
     await out.sink.written()

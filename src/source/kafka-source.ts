@@ -20,6 +20,14 @@ export interface KafkaSourceOptions {
   sessionTimeoutMs: number
   /** Static membership (KIP-345): a restarted member with the same id gets its partitions back at once. */
   instanceId?: string
+  /**
+   * Where the partitions of a new assignment start when the offsets are kept elsewhere (consume
+   * --to postgres: in the table's offsets, committed with the output). A partition it gives an
+   * offset for starts there; the others at the group's stable committed offset.
+   */
+  startOffsets?: (partitions: number[]) => Promise<Map<number, bigint>>
+  /** What startOffsets reads, for messages (e.g. "PostgreSQL table kion_events_offsets"). */
+  startOffsetsWhere?: string
 }
 
 interface Assignment {
@@ -30,6 +38,8 @@ interface Assignment {
    * each message taken. -1: never committed, the partition's first message starts it.
    */
   next: Map<number, bigint>
+  /** Per owned partition, where its start offset came from: startOffsets ('own') or the group's committed offset. */
+  origin: Map<number, 'own' | 'group'>
 }
 
 /** The group membership an offset commit is checked against (generation fencing). */
@@ -44,6 +54,11 @@ export interface GroupStamp {
 export interface SourceBatch {
   messages: RawMessage[]
   stamp: GroupStamp
+  /**
+   * Per partition in the batch, the next offset before it: the start offset of the assignment or
+   * where the previous batch ended (-1: never committed, the partition's first message starts it).
+   */
+  from: Map<number, bigint>
 }
 
 export class KafkaSource {
@@ -93,16 +108,16 @@ export class KafkaSource {
       const generation = p.generationId ?? this.consumer.generationId
       const stamp: GroupStamp = { groupId: o.group, generationId: generation, memberId: this.consumer.memberId ?? '', coordinatorId: this.consumer.coordinatorId ?? -1 }
       this.settled = false
-      this.stableOffsets(partitions).then(
-        (next) => {
+      this.startOffsets(partitions).then(
+        ({ next, origin }) => {
           if (this.consumer.generationId !== generation) return
-          this.assignment = { stamp, next }
+          this.assignment = { stamp, next, origin }
           this.settled = true
           this.poke()
         },
         (e: unknown) => {
           if (this.consumer.generationId !== generation) return
-          this.failure ??= new Error(`reading the committed offsets: ${errorText(e)}`)
+          this.failure ??= new Error(`reading the start offsets: ${errorText(e)}`)
           this.poke()
         },
       )
@@ -127,6 +142,22 @@ export class KafkaSource {
       this.ended = true
       this.poke()
     })
+  }
+
+  /** Where each partition of a new assignment starts: startOffsets' offset, else the group's stable committed one. */
+  private async startOffsets(partitions: number[]): Promise<{ next: Map<number, bigint>; origin: Map<number, 'own' | 'group'> }> {
+    const origin = new Map<number, 'own' | 'group'>()
+    const own = this.options.startOffsets === undefined ? new Map<number, bigint>() : await this.options.startOffsets(partitions)
+    const rest = partitions.filter((p) => !own.has(p))
+    const next = await this.stableOffsets(rest)
+    for (const p of rest) origin.set(p, 'group')
+    for (const p of partitions) {
+      const o = own.get(p)
+      if (o === undefined) continue
+      next.set(p, o)
+      origin.set(p, 'own')
+    }
+    return { next, origin }
   }
 
   /**
@@ -196,6 +227,7 @@ export class KafkaSource {
       this.buffered = this.buffered.length <= this.batchSize ? [] : this.buffered.slice(this.batchSize)
       if (this.stream?.isPaused() === true && this.buffered.length < this.batchSize) this.stream.resume()
       const messages: RawMessage[] = []
+      const from = new Map<number, bigint>()
       for (const m of taken) {
         const next = assignment.next.get(m.partition)
         // Not ours (any more), or already taken / committed: skip.
@@ -208,13 +240,27 @@ export class KafkaSource {
         // skipped them, and going on would commit past events never output.
         // (Never committed: the log's start is the expected offset.)
         if (m.offset > next && (await this.logStart(m.partition)) < m.offset) {
-          throw new Error(`partition ${m.partition}: expected offset ${next < 0n ? 'at the log start' : next}, got ${m.offset}; reading again from the committed offsets`)
+          throw new Error(`partition ${m.partition}: expected offset ${next < 0n ? 'at the log start' : next}, got ${m.offset}${await this.aheadCause(m.partition, next, assignment)}; reading again from the start offsets`)
         }
+        if (!from.has(m.partition)) from.set(m.partition, next)
         assignment.next.set(m.partition, m.offset + 1n)
         messages.push(m)
       }
-      if (messages.length > 0) return { messages, stamp: assignment.stamp }
+      if (messages.length > 0) return { messages, stamp: assignment.stamp, from }
     }
+  }
+
+  /**
+   * With offsets kept elsewhere: whether the group's committed offset in Kafka is ahead of them
+   * (the client reads on from the group's offset, past events the offsets kept elsewhere say are
+   * not delivered yet), said as the cause of the gap; '' when it is not.
+   */
+  private async aheadCause(partition: number, next: bigint, assignment: Assignment): Promise<string> {
+    if (assignment.origin.get(partition) !== 'own') return ''
+    const group = (await this.stableOffsets([partition]).catch(() => null))?.get(partition)
+    if (group === undefined || group <= next) return ''
+    const where = this.options.startOffsetsWhere ?? 'the start offsets'
+    return `: the consumer group's committed offset in Kafka (${group}) is ahead of ${where} (${next}). It is committed after them, so it should never be: were the group's offsets moved by hand? Set them back (kafka-consumer-groups --reset-offsets --to-offset ${next})`
   }
 
   private async logStart(partition: number): Promise<bigint> {
