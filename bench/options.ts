@@ -19,6 +19,8 @@ export interface BenchOptions {
   startupRuns: number
   /** Run bench/serve-goals.ts (on by default in a full run, off with --quick). */
   serve: boolean
+  /** Run bench/pg-goals.ts: the CLI into PostgreSQL against /dev/null (on by default, also with --quick). */
+  postgres: boolean
   quick: boolean
   json: boolean
 }
@@ -42,7 +44,7 @@ export const DEFAULT_STARTUP_RUNS = 20
 export const QUICK_STARTUP_RUNS = 5
 
 export const USAGE = `usage: npm run bench -- [--quick] [--count N] [--runs R] [--keys K] [--redis-keys K]
-                         [--small-count N] [--memory-keys N,N|none] [--startup-runs N] [--serve|--no-serve] [--json]
+                         [--small-count N] [--memory-keys N,N|none] [--startup-runs N] [--serve|--no-serve] [--no-postgres] [--json]
   --quick     smoke run: ${QUICK_COUNT} events, ${QUICK_STORE_KEYS} store keys, ${QUICK_REDIS_KEYS} Redis keys,
               ${QUICK_SMALL_COUNT} small events, memory at ${QUICK_MEMORY_KEYS.join(',')} keys, no serve goals
   --count N   events per generated file (default ${DEFAULT_COUNT})
@@ -54,6 +56,8 @@ export const USAGE = `usage: npm run bench -- [--quick] [--count N] [--runs R] [
               (default ${DEFAULT_MEMORY_KEYS.join(',')}: writes, runs and deletes a file of each; 30M is about 5 GB)
   --startup-runs N  hyperfine runs per command in each of the R start-up rounds (default ${DEFAULT_STARTUP_RUNS})
   --serve, --no-serve  run bench/serve-goals.ts, or not (default: in a full run, not with --quick)
+  --postgres, --no-postgres  the CLI into PostgreSQL against /dev/null, on a durable cluster started
+              here (bench/pg-goals.ts), or not (default: on)
   --json      print one JSON object instead of the tables (the goals included)
               (npm prints its own banner on stdout: use npm run -s bench -- --json)
 `
@@ -78,6 +82,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   let memoryKeys: number[] | null = null
   let startupRuns: number | null = null
   let serve: boolean | null = null
+  let postgres = true
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     switch (arg) {
@@ -118,6 +123,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       case '--no-serve':
         serve = false
         break
+      case '--postgres':
+        postgres = true
+        break
+      case '--no-postgres':
+        postgres = false
+        break
       case '-h':
       case '--help':
         return null
@@ -136,6 +147,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     memoryKeys: memoryKeys ?? (quick ? QUICK_MEMORY_KEYS : DEFAULT_MEMORY_KEYS),
     startupRuns: startupRuns ?? (quick ? QUICK_STARTUP_RUNS : DEFAULT_STARTUP_RUNS),
     serve: serve ?? !quick,
+    postgres,
     quick,
     json,
   }

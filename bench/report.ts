@@ -9,6 +9,7 @@ import { goalsTable, type GoalRow } from './goals.js'
 import type { StartupResult } from './startup-goals.js'
 import type { MemoryResult } from './memory-goals.js'
 import { SMALL_REPEAT_RATE } from './small-data.js'
+import { pgText, type PgSection } from './pg-goals.js'
 
 export interface Projection {
   keys: number
@@ -34,6 +35,8 @@ export interface BenchReport {
   startup: StartupResult | null
   /** One entry a measured key count of the memory goal. */
   memory: MemoryResult[]
+  /** The CLI into PostgreSQL against /dev/null; a string says why it was not measured; null: skipped (--no-postgres). */
+  postgres: PgSection | string | null
   /** Every goal row: the batch goals from the contenders above, start-up, memory, then serve's. */
   goals: GoalRow[]
   /** 1-minute load average when the run started and ended: others' processes on the shared machine show here. */
@@ -139,6 +142,7 @@ export function textReport(r: BenchReport): string {
     '',
     ...contenderTable(r.small.contenders),
     '',
+    ...(r.postgres === null ? [] : [...pgText(r.postgres), '']),
     `GOALS (issue 13), all measured in this run; ratio = measured / target; medians of interleaved rounds; load average ${fixed(r.load.start, 1)} at the start, ${fixed(r.load.end, 1)} at the end, on ${r.load.cores} cores:`,
     '',
     ...goalsTable(r.goals),

@@ -14,6 +14,7 @@ import { parseOptions, UsageError, USAGE, type BenchOptions } from './options.js
 import { project, textReport, type BenchReport } from './report.js'
 import { storeSection } from './store-bench.js'
 import { redisSection } from './redis-bench.js'
+import { pgGoals, pgSection } from './pg-goals.js'
 import { startRedis } from '../test/support/redis-server.js'
 import { spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -60,7 +61,9 @@ async function main(argv: readonly string[]): Promise<number> {
     const redis = await redisSection(server, options.redisKeys, log)
     const startup = measureStartup(ROOT, options.runs, options.startupRuns, log)
     const memory = await measureMemory(ROOT, options.memoryKeys, log)
+    const postgres = options.postgres ? await pgSection(ROOT, data.ndjson, options.runs, log) : null
     const goals = [...sampleGoals(results), ...smallGoals(small), ...startupGoals(startup), ...memoryGoals(memory, options.memoryKeys), ...coreGoals(results)]
+    if (postgres !== null) goals.push(...pgGoals(postgres))
     if (options.serve) goals.push(...(await loadServeGoals(ROOT, log)))
     const report: BenchReport = {
       machine,
@@ -73,6 +76,7 @@ async function main(argv: readonly string[]): Promise<number> {
       small: { data: smallData, contenders: small },
       startup,
       memory,
+      postgres,
       goals,
       load: { start: loadAtStart, end: loadavg()[0], cores: machine.cores },
     }
