@@ -4,7 +4,7 @@ import type { Clock, CoreOptions } from '../core/dedup-core.js'
 import type { RedisLayoutName } from '../store/redis/index.js'
 import { openStore as openStoreFor, type OpenedStore, type StoreOptions } from '../store/open.js'
 import type { Reservation } from '../store/redis/options.js'
-import { parseDuration, parseFieldList, parseProbability } from './parse.js'
+import { parseDuration, parseFieldList, parsePositiveInt, parseProbability } from './parse.js'
 import { DEFAULT_KEY_FIELDS } from '../key/canonical.js'
 import { InvalidArgumentError } from 'commander'
 import { parseBrokers, type Compression } from '../kafka/client.js'
@@ -146,6 +146,7 @@ export interface PostgresCliOptions {
   pgTable: string
   pgRetention?: number
   pgRetry: number
+  pgConnections: number
 }
 
 /** The PostgreSQL sink's options (`--to postgres`), shared by the main job, serve and consume. */
@@ -155,6 +156,7 @@ export function addPostgresOptions(cmd: Command, retryDefault: string): Command 
     .option('--pg-table <name>', 'with --to postgres: the events table, created when missing (with <name>_rejects, _offsets, _checkpoints)', 'kion_events')
     .addOption(new Option('--pg-retention <duration>', 'with --to postgres: drop day partitions older than this (checked at start and hourly); default: keep every day').argParser(parseDuration))
     .addOption(new Option('--pg-retry <duration>', 'with --to postgres: how long a batch is tried again while the database is away before the run stops').argParser(parseDuration).default(parseDuration(retryDefault), retryDefault))
+    .addOption(new Option('--pg-connections <n>', 'with --to postgres: transactions in flight at once, one a connection').argParser(parsePositiveInt).default(2))
 }
 
 /** The PostgreSQL writer a command line asks for; the URL names no password in any message. */
@@ -166,6 +168,7 @@ export async function openPgWriter(o: PostgresCliOptions & { key: string[]; time
     table: o.pgTable,
     rules: { keyFields: o.key, timeField: o.timeField, retentionMs: o.pgRetention ?? null, now: Date.now },
     retryMs: o.pgRetry,
+    connections: o.pgConnections,
     ...(log !== undefined ? { log } : {}),
   })
   writer.startMaintenance()

@@ -24,13 +24,12 @@ interface Waiter {
 }
 
 /**
- * Gathers rows from concurrent requests into one transaction. A commit starts as soon as the one
- * before it ends (or at once, when none is running): the wait a request adds is at most one commit.
+ * Gathers rows from concurrent requests into transactions. A commit starts as soon as a connection
+ * is free, with every request waiting then: the wait a request adds is at most one commit.
  */
 export class GroupCommitter {
   private waiting: Waiter[] = []
-  private waitingRows = 0
-  private running = false
+  private running = 0
   commits = 0
 
   constructor(private readonly writer: PgWriter) {}
@@ -38,10 +37,9 @@ export class GroupCommitter {
   store(rows: EventRow[]): Promise<CommitResult> {
     return new Promise<CommitResult>((resolve, reject) => {
       this.waiting.push({ rows, resolve, reject })
-      this.waitingRows += rows.length
-      if (!this.running) {
-        this.running = true
-        // Requests settled in this event-loop turn join the first transaction too.
+      if (this.running < this.writer.connections) {
+        this.running++
+        // Requests settled in this event-loop turn join the same transaction.
         setImmediate(() => void this.next())
       }
     })
@@ -56,7 +54,6 @@ export class GroupCommitter {
         group.push(w)
         n += w.rows.length
       }
-      this.waitingRows -= n
       const rows = group.length === 1 ? group[0].rows : group.flatMap((w) => w.rows)
       try {
         const result = await this.writer.commit(rows, [])
@@ -67,7 +64,7 @@ export class GroupCommitter {
         for (const w of group) w.reject(e)
       }
     }
-    this.running = false
+    this.running--
   }
 }
 

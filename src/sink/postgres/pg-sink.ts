@@ -17,14 +17,19 @@ export interface PgSinkCounts {
 
 interface Group {
   rows: EventRow[]
+  /** The checkpoint as of this group's last flush. */
   step: InTransaction | undefined
+  committed: boolean
+  /** Lets its commit start (once a connection is free). */
+  begin: () => void
+  done: Promise<void>
 }
 
 export class PostgresSink implements Sink {
   private adding: EventRow[] = []
-  /** The group waiting for the commit in flight; later flushes join it. */
-  private waiting: Group | null = null
-  private chain: Promise<void> = Promise.resolve()
+  /** Groups not yet committed, in input order; the last may still gather rows (not started). */
+  private readonly groups: Group[] = []
+  private started = 0
   failure: Error | null = null
   readonly counts: PgSinkCounts = { stored: 0, alreadyStored: 0, unstorable: 0 }
 
@@ -52,7 +57,10 @@ export class PostgresSink implements Sink {
     this.write()
   }
 
-  /** Everything given so far joins the next transaction, with the checkpoint as it stands now. */
+  /**
+   * Everything given so far joins a transaction, with the checkpoint as it stands now: a new one
+   * when a connection is free, else the one waiting for a connection (group commit).
+   */
   flush(): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure)
     // Progress moves with rows: a stretch of duplicates alone is read again by a resumed run, harmlessly.
@@ -60,24 +68,51 @@ export class PostgresSink implements Sink {
     const step = this.checkpoint()
     const rows = this.adding
     this.adding = []
-    if (this.waiting !== null) {
-      for (const r of rows) this.waiting.rows.push(r)
-      if (step !== undefined) this.waiting.step = step
+    const last = this.groups.at(-1)
+    if (last !== undefined && this.groups.length > this.started) {
+      for (const r of rows) last.rows.push(r)
+      if (step !== undefined) last.step = step
       return Promise.resolve()
     }
-    const group: Group = { rows, step }
-    this.waiting = group
-    this.chain = this.chain.then(async () => {
-      if (this.waiting === group) this.waiting = null
-      try {
-        this.account(await this.writer.commit(group.rows, [], group.step))
-      } catch (e) {
-        this.failure ??= e instanceof Error ? e : new Error(String(e))
-        throw this.failure
-      }
-    })
-    this.chain.catch(() => {})
+    const group: Group = { rows, step, committed: false, begin: () => {}, done: Promise.resolve() }
+    group.done = new Promise<void>((resolve) => (group.begin = resolve)).then(() => this.commit(group))
+    group.done.catch(() => {})
+    this.groups.push(group)
+    this.startWaiting()
     return Promise.resolve()
+  }
+
+  /** Starts waiting groups while connections are free. */
+  private startWaiting(): void {
+    while (this.started < this.groups.length && this.started < this.writer.connections) {
+      this.groups[this.started].begin()
+      this.started++
+    }
+  }
+
+  private async commit(group: Group): Promise<void> {
+    // The checkpoint says "everything up to here is stored": only true once every earlier group
+    // is committed, so a group that commits beside an earlier one leaves the checkpoint to a later one.
+    const step = group.step
+    const checkpoint: InTransaction | undefined =
+      step === undefined
+        ? undefined
+        : async (client) => {
+            if (this.groups[0] === group) await step(client)
+          }
+    try {
+      this.account(await this.writer.commit(group.rows, [], checkpoint))
+    } catch (e) {
+      this.failure ??= e instanceof Error ? e : new Error(String(e))
+      throw this.failure
+    } finally {
+      group.committed = true
+      while (this.groups.length > 0 && this.groups[0].committed && this.started > 0) {
+        this.groups.shift()
+        this.started--
+      }
+      this.startWaiting()
+    }
   }
 
   private account(r: CommitResult): void {
@@ -88,8 +123,9 @@ export class PostgresSink implements Sink {
   }
 
   /** Resolves once everything flushed so far is committed. */
-  written(): Promise<void> {
-    return this.chain
+  async written(): Promise<void> {
+    await Promise.all(this.groups.map((g) => g.done))
+    if (this.failure !== null) throw this.failure
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,8 @@
  * keying. Also the checks that tell, before a statement fails, what PostgreSQL cannot store.
  */
 import { isUtf8 } from 'node:buffer'
-import { JsonScanner, ValueKind } from '../../framing/json-scanner.js'
+import { JsonScanner, ValueKind, type ScanSpans } from '../../framing/json-scanner.js'
+import { WasmScan, WasmScanner } from '../../framing/wasm-scanner.js'
 import { decodeJsonString } from '../../key/canonical.js'
 import { parseEventTime } from '../../key/event-time.js'
 import { DAY_MS, FIRST_DAY, LAST_DAY, dayText } from './schema.js'
@@ -46,6 +47,9 @@ export interface RowRules {
 
 export class RowReader {
   private readonly scanner: JsonScanner
+  /** The keyer's WebAssembly fast path: it accepts exactly what `scanner` accepts; null where unavailable. */
+  private readonly fast: WasmScanner | null
+  private spans: ScanSpans
   private readonly timeSlot: number
 
   constructor(private readonly rules: RowRules) {
@@ -57,13 +61,15 @@ export class RowReader {
     }
     this.timeSlot = slot
     this.scanner = new JsonScanner(fields)
+    this.fast = WasmScanner.create(fields)
+    this.spans = this.scanner
   }
 
   /** The row's columns, or why PostgreSQL (or the table's partitions) cannot take it. */
   read(text: Buffer): RowColumns | string {
     if (!isUtf8(text)) return 'not valid UTF-8: PostgreSQL keeps text as UTF-8 and refuses it'
-    const s = this.scanner
-    if (!s.scan(text, 0, text.length) || s.topKind !== ValueKind.Object) return 'not a JSON object'
+    if (!this.scan(text)) return 'not a JSON object'
+    const s = this.spans
     const keyCount = this.rules.keyFields.length
     const keys: Array<string | null> = new Array(keyCount)
     for (let f = 0; f < keyCount; f++) {
@@ -84,8 +90,22 @@ export class RowReader {
     return { keys, time, day }
   }
 
+  /** Scans the event (valid JSON already: keyed before); false unless it is an object. */
+  private scan(text: Buffer): boolean {
+    const fast = this.fast
+    if (fast !== null) {
+      fast.load(text, 0, text.length)
+      if (fast.scan(0, text.length) === WasmScan.Ok) {
+        this.spans = fast
+        return fast.topKind === ValueKind.Object
+      }
+    }
+    this.spans = this.scanner
+    return this.scanner.scan(text, 0, text.length) && this.scanner.topKind === ValueKind.Object
+  }
+
   private valueOf(text: Buffer, f: number): string | null {
-    const s = this.scanner
+    const s = this.spans
     const start = s.start[f]
     const end = s.end[f]
     switch (s.kind[f]) {
