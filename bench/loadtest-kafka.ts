@@ -276,8 +276,13 @@ async function runSink(sink: Sink, env: Env, inputs: Inputs): Promise<SinkRun> {
       let latency: Stage['latency_ms']
       let exactlyOnce: Stage['exactly_once']
       if (client === null) {
-        // The last transaction's events reach the reader a moment after their commit.
-        await new Promise((res) => setTimeout(res, 1000))
+        // The last transactions' events reach the reader a while after their commit (seconds on a
+        // loaded machine): wait until it has them all, or until nothing more came for 3 s.
+        for (let seen = -1, still = 0; arrivals.length - arrivedBefore < inputs.stageData[i].unique && still < 30; ) {
+          await new Promise((res) => setTimeout(res, 100))
+          still = arrivals.length === seen ? still + 1 : 0
+          seen = arrivals.length
+        }
         const h = histogram()
         const stageArrivals = arrivals.slice(arrivedBefore)
         for (const [, ms] of stageArrivals) h.recordValue(Math.max(1, ms))
@@ -312,6 +317,7 @@ async function runSink(sink: Sink, env: Env, inputs: Inputs): Promise<SinkRun> {
       stages.push(stage)
       log(`  ingest ${stage.ingest.events_per_s} ev/s, end to end ${stage.end_to_end_events_per_s} ev/s, drain ${stage.drain_s} s, latency p50 ${latency.p50} ms p99 ${latency.p99} ms, unique ${arrived}/${stage.unique_sent}${exactlyOnce ? `, table ${exactlyOnce.rows} rows (${exactlyOnce.distinct_digests} digests, expected ${exactlyOnce.expected})` : ''}`)
       log(`  CPU (% of a core): ${cpuText(usage)}`)
+      if (usage.other.length > 0) log(`  other: ${usage.other.join('; ')}`)
     }
     sampling = false
     await sampler

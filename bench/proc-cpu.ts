@@ -50,7 +50,7 @@ export const classifyPipeline: Classify = (cmd) => {
 }
 
 /** Every live descendant of `root`, with the group it belongs to (a child inherits its parent's group when its own is unknown). */
-function descendants(root: number, classify: Classify): Map<number, { group: string; ticks: number }> {
+function descendants(root: number, classify: Classify): Map<number, { group: string; ticks: number; cmd: string }> {
   const procs = new Map<number, Proc>()
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue
@@ -63,11 +63,12 @@ function descendants(root: number, classify: Classify): Map<number, { group: str
     list.push(p.pid)
     children.set(p.ppid, list)
   }
-  const out = new Map<number, { group: string; ticks: number }>()
+  const out = new Map<number, { group: string; ticks: number; cmd: string }>()
   const walk = (pid: number, inherited: string) => {
     for (const c of children.get(pid) ?? []) {
-      const group = classify(cmdline(c)) ?? inherited
-      out.set(c, { group, ticks: procs.get(c)!.ticks })
+      const cmd = cmdline(c)
+      const group = classify(cmd) ?? inherited
+      out.set(c, { group, ticks: procs.get(c)!.ticks, cmd })
       walk(c, group)
     }
   }
@@ -80,10 +81,10 @@ function descendants(root: number, classify: Classify): Map<number, { group: str
  * and stop (a process that exits meanwhile counts up to its last sample). This process itself is
  * `harness`; a child it reaped meanwhile (replay, in the load tests) counts whole, as `replay`.
  */
-export function sampleCpu(classify: Classify = classifyPipeline, everyMs = 500): { stop(): Promise<{ wallMs: number; cpuMs: Record<string, number> }> } {
+export function sampleCpu(classify: Classify = classifyPipeline, everyMs = 500): { stop(): Promise<{ wallMs: number; cpuMs: Record<string, number>; other: string[] }> } {
   const started = Date.now()
   const first = new Map<number, { group: string; ticks: number }>()
-  const last = new Map<number, { group: string; ticks: number }>()
+  const last = new Map<number, { group: string; ticks: number; cmd: string }>()
   const self0 = readProc(process.pid)!
   const sample = () => {
     for (const [pid, v] of descendants(process.pid, classify)) {
@@ -111,7 +112,9 @@ export function sampleCpu(classify: Classify = classifyPipeline, everyMs = 500):
       // replay exits (and is reaped) within the window: its whole CPU shows in our children's ticks.
       const reaped = (self1.childTicks - self0.childTicks) * TICK_MS
       if (reaped > 0) cpuMs.replay = Math.max(cpuMs.replay ?? 0, reaped)
-      return { wallMs: Date.now() - started, cpuMs }
+      // What was not classified, to name it.
+      const other = [...last].filter(([pid, v]) => v.group === 'other' && v.ticks > first.get(pid)!.ticks).map(([pid, v]) => `${pid} ${v.cmd.slice(0, 120)}`)
+      return { wallMs: Date.now() - started, cpuMs, other }
     },
   }
 }
