@@ -67,6 +67,9 @@ function descendants(root: number, classify: Classify): Map<number, { group: str
   const walk = (pid: number, inherited: string) => {
     for (const c of children.get(pid) ?? []) {
       const cmd = cmdline(c)
+      // A zombie (exited, not yet reaped) has no command line; its CPU goes to its parent's
+      // children's ticks once reaped (replay's, counted as replay): counting it here would count it twice.
+      if (cmd === '') continue
       const group = classify(cmd) ?? inherited
       out.set(c, { group, ticks: procs.get(c)!.ticks, cmd })
       walk(c, group)
