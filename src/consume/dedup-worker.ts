@@ -238,7 +238,7 @@ export class DedupWorker {
         },
       })
 
-      if (toPg) await this.deliverToPostgres(messages, from, rows, rejected)
+      if (toPg) await this.deliverToPostgres(messages, stamp, from, rows, rejected)
       else await this.deliver(messages, stamp, unique, rejected)
       counts.messages += messages.length
       counts.unique += toPg ? rows.length : unique.length
@@ -260,7 +260,7 @@ export class DedupWorker {
    * partition now, and the batch is refused whole). Then the group's offsets in Kafka, for lag
    * monitoring only: where a partition starts is read from the table.
    */
-  private async deliverToPostgres(messages: RawMessage[], from: Map<number, bigint>, rows: EventRow[], rejected: Rejected[]): Promise<void> {
+  private async deliverToPostgres(messages: RawMessage[], stamp: GroupStamp, from: Map<number, bigint>, rows: EventRow[], rejected: Rejected[]): Promise<void> {
     const out = this.options.output
     if (out.kind !== 'postgres' || this.offsets === null) throw new Error('not a PostgreSQL worker')
     const last = new Map<number, RawMessage>()
@@ -281,11 +281,15 @@ export class DedupWorker {
     this.counts.alreadyStored! += r.alreadyStored
     this.counts.unstorable! += r.unstorable.length
     for (const u of r.unstorable) this.options.log({ level: 'warn', msg: 'not stored (kept in the rejects table)', table: out.writer.names.rejects, origin: u.origin, offset: String(u.originOffset), reason: u.reason })
-    await Promise.all(
-      [...last.values()].map((m) =>
-        Promise.resolve(m.commit()).catch((e: unknown) => this.options.log({ level: 'warn', msg: "could not commit the group's offset in Kafka (for lag monitoring only: the table's offsets are committed)", partition: m.partition, error: errorText(e) })),
-      ),
-    )
+    // The group's offsets in Kafka, for lag only: one request, under the batch's membership, never
+    // joining the group again when refused (see KafkaSource.commitForLag).
+    const source = this.source
+    if (source === null) return
+    const kafkaOffsets = new Map([...last].map(([p, m]) => [p, m.offset + 1n]))
+    await source.commitForLag(stamp, kafkaOffsets).catch((e: unknown) => {
+      this.options.log({ level: 'warn', msg: "could not commit the group's offsets in Kafka (for lag monitoring only: the table's offsets are committed)", partitions: [...kafkaOffsets.keys()], error: errorText(e) })
+      return false
+    })
   }
 
   /** Output, then offsets: in one transaction, or the file made durable before the commit. */
