@@ -81,6 +81,8 @@ export class DedupWorker {
   /** --to postgres: what makes each batch's token (the `writer` of the offsets it moves) unique. */
   private readonly tokenPrefix = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`
   private batchSeq = 0
+  /** The batch being processed, until it is delivered (or failed). */
+  private inFlight: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly options: WorkerOptions,
@@ -99,7 +101,13 @@ export class DedupWorker {
       // is only committed after); a partition they do not name yet, at the group's offset.
       this.sourceOptions = {
         ...options.source,
-        startOffsets: (partitions) => storedOffsets((sql, params) => pg.query(sql, params), place, partitions),
+        // Read once this member's batch in flight is delivered: taken before the rebalance, it may be
+        // committing still, on another connection, and move the offsets of a partition this member
+        // keeps; read before, the start offset is behind the next message (a gap: the source restarts).
+        startOffsets: async (partitions) => {
+          await this.inFlight
+          return storedOffsets((sql, params) => pg.query(sql, params), place, partitions)
+        },
         startOffsetsWhere: `PostgreSQL's ${place.table}`,
       }
     } else this.sourceOptions = options.source
@@ -130,7 +138,12 @@ export class DedupWorker {
         const batch = await this.source!.next(this.options.lingerMs).catch((e: unknown) => this.failed(e, ++failures))
         if (batch === null) continue
         try {
-          await this.process(batch)
+          const work = this.process(batch)
+          this.inFlight = work.then(
+            () => {},
+            () => {},
+          )
+          await work
           failures = 0
         } catch (e) {
           // The database stayed away longer than --pg-retry: the run stops (nothing of the batch is stored).
