@@ -238,12 +238,24 @@ test('consume --to postgres: rebalance churn (a second worker joins, the first l
     return w
   }
   let producing: Promise<void> = Promise.resolve()
+  // Events must still be arriving at each step of the churn, however slowly the workers start on a
+  // loaded machine: each third of the input is produced only once the step before it is reached
+  // (else the stream may have ended, all stored, before the third worker joins, and "500 more
+  // after it joined" could never come).
+  const thirds = [0, 1, 2].map(() => {
+    let resolve = () => {}
+    const promise = new Promise<void>((r) => (resolve = r))
+    return { promise, resolve }
+  })
+  thirds[0].resolve()
+  const third = input.lines.length / 3
   try {
     const a = start()
     await a.waitFor(/"msg":"joined group".*"partitions":\[\d/, 60_000)
     // Produced steadily, in slices, while the group changes under the workers.
     producing = (async () => {
       for (let i = 0; i < input.lines.length; i += 500) {
+        await thirds[Math.floor(i / third)].promise
         await produceLines(raw, input.lines.slice(i, i + 500), i)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
@@ -252,10 +264,12 @@ test('consume --to postgres: rebalance churn (a second worker joins, the first l
     await past(1000n)
     const b = start()
     await b.waitFor(/"msg":"joined group".*"partitions":\[\d/, 60_000)
+    thirds[1].resolve()
     await past(progress(table, raw) + 500n)
     assert.equal(await a.stop('SIGTERM'), 0)
     const c = start()
     await c.waitFor(/"msg":"joined group".*"partitions":\[\d/, 60_000)
+    thirds[2].resolve()
     await past(progress(table, raw) + 500n)
     await b.stop('SIGKILL')
     await producing

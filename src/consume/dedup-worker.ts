@@ -81,6 +81,8 @@ export class DedupWorker {
   /** --to postgres: what makes each batch's token (the `writer` of the offsets it moves) unique. */
   private readonly tokenPrefix = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`
   private batchSeq = 0
+  /** The batch being processed, until it is delivered (or failed). */
+  private inFlight: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly options: WorkerOptions,
@@ -99,7 +101,13 @@ export class DedupWorker {
       // is only committed after); a partition they do not name yet, at the group's offset.
       this.sourceOptions = {
         ...options.source,
-        startOffsets: (partitions) => storedOffsets((sql, params) => pg.query(sql, params), place, partitions),
+        // Read once this member's batch in flight is delivered: taken before the rebalance, it may be
+        // committing still, on another connection, and move the offsets of a partition this member
+        // keeps; read before, the start offset is behind the next message (a gap: the source restarts).
+        startOffsets: async (partitions) => {
+          await this.inFlight
+          return storedOffsets((sql, params) => pg.query(sql, params), place, partitions)
+        },
         startOffsetsWhere: `PostgreSQL's ${place.table}`,
       }
     } else this.sourceOptions = options.source
@@ -130,7 +138,12 @@ export class DedupWorker {
         const batch = await this.source!.next(this.options.lingerMs).catch((e: unknown) => this.failed(e, ++failures))
         if (batch === null) continue
         try {
-          await this.process(batch)
+          const work = this.process(batch)
+          this.inFlight = work.then(
+            () => {},
+            () => {},
+          )
+          await work
           failures = 0
         } catch (e) {
           // The database stayed away longer than --pg-retry: the run stops (nothing of the batch is stored).
@@ -238,7 +251,7 @@ export class DedupWorker {
         },
       })
 
-      if (toPg) await this.deliverToPostgres(messages, from, rows, rejected)
+      if (toPg) await this.deliverToPostgres(messages, stamp, from, rows, rejected)
       else await this.deliver(messages, stamp, unique, rejected)
       counts.messages += messages.length
       counts.unique += toPg ? rows.length : unique.length
@@ -260,7 +273,7 @@ export class DedupWorker {
    * partition now, and the batch is refused whole). Then the group's offsets in Kafka, for lag
    * monitoring only: where a partition starts is read from the table.
    */
-  private async deliverToPostgres(messages: RawMessage[], from: Map<number, bigint>, rows: EventRow[], rejected: Rejected[]): Promise<void> {
+  private async deliverToPostgres(messages: RawMessage[], stamp: GroupStamp, from: Map<number, bigint>, rows: EventRow[], rejected: Rejected[]): Promise<void> {
     const out = this.options.output
     if (out.kind !== 'postgres' || this.offsets === null) throw new Error('not a PostgreSQL worker')
     const last = new Map<number, RawMessage>()
@@ -281,11 +294,15 @@ export class DedupWorker {
     this.counts.alreadyStored! += r.alreadyStored
     this.counts.unstorable! += r.unstorable.length
     for (const u of r.unstorable) this.options.log({ level: 'warn', msg: 'not stored (kept in the rejects table)', table: out.writer.names.rejects, origin: u.origin, offset: String(u.originOffset), reason: u.reason })
-    await Promise.all(
-      [...last.values()].map((m) =>
-        Promise.resolve(m.commit()).catch((e: unknown) => this.options.log({ level: 'warn', msg: "could not commit the group's offset in Kafka (for lag monitoring only: the table's offsets are committed)", partition: m.partition, error: errorText(e) })),
-      ),
-    )
+    // The group's offsets in Kafka, for lag only: one request, under the batch's membership, never
+    // joining the group again when refused (see KafkaSource.commitForLag).
+    const source = this.source
+    if (source === null) return
+    const kafkaOffsets = new Map([...last].map(([p, m]) => [p, m.offset + 1n]))
+    await source.commitForLag(stamp, kafkaOffsets).catch((e: unknown) => {
+      this.options.log({ level: 'warn', msg: "could not commit the group's offsets in Kafka (for lag monitoring only: the table's offsets are committed)", partitions: [...kafkaOffsets.keys()], error: errorText(e) })
+      return false
+    })
   }
 
   /** Output, then offsets: in one transaction, or the file made durable before the commit. */

@@ -1,16 +1,20 @@
 /**
  * @module Kafka as a source: a member of a consumer group, reading the raw topic (read_committed)
- * in batches. Offsets are never committed here: the worker commits them with its output.
+ * in batches. Offsets are not committed here: the worker commits them with its output (only the
+ * lag-only commit of --to postgres, commitForLag, is sent from here).
  *
  * What a batch may hold is decided here, because the client delivers more than the member owns:
  * a fetch in flight across a rebalance delivers messages of partitions already given away (stamped
  * with the new generation), and after a rebalance the stream reads again from the committed
  * offsets, which may be older than the offsets of a transaction still completing elsewhere.
  */
-import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, type Message, type MessagesStream } from '@platformatic/kafka'
+import { Admin, ConnectionPool, Consumer, FetchIsolationLevels, ListOffsetTimestamps, offsetCommitV8, type GenericError, type Message, type MessagesStream } from '@platformatic/kafka'
 import { baseOptions, errorText, type KafkaConnection } from '../kafka/client.js'
 
 export type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>
+
+/** What the group coordinator answers an offset commit of a member whose membership moved on (or while it moves). */
+const LAG_COMMIT_REFUSALS = ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID', 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS']
 
 export interface KafkaSourceOptions {
   connection: KafkaConnection
@@ -76,6 +80,10 @@ export class KafkaSource {
   private settled = false
   /** Messages dropped: of a partition not owned, of an older generation, or below the stable committed offset. */
   skipped = 0
+  /** commitForLag's connection to the group coordinator, apart from the consumer's (see there). */
+  private lagConnections: ConnectionPool | null = null
+  /** Per partition, the offset commitForLag was last given and has not committed yet (refused: the group had moved on). */
+  private readonly lagBehind = new Map<number, bigint>()
 
   constructor(
     private readonly options: KafkaSourceOptions,
@@ -114,6 +122,12 @@ export class KafkaSource {
           this.assignment = { stamp, next, origin }
           this.settled = true
           this.poke()
+          // A lag commit refused across the rebalance: again under this membership, for the partitions
+          // this member owns and that stand where it left them (the next batch would, but an idle
+          // partition has none).
+          const behind = new Map([...this.lagBehind].filter(([p, o]) => origin.get(p) === 'own' && next.get(p) === o))
+          this.lagBehind.clear()
+          if (behind.size > 0) this.commitForLag(stamp, behind).catch(() => {})
         },
         (e: unknown) => {
           if (this.consumer.generationId !== generation) return
@@ -263,6 +277,41 @@ export class KafkaSource {
     return `: the consumer group's committed offset in Kafka (${group}) is ahead of ${where} (${next}). It is committed after them, so it should never be: were the group's offsets moved by hand? Set them back (kafka-consumer-groups --reset-offsets --to-offset ${next})`
   }
 
+  /**
+   * Commits the group's offsets in Kafka for lag monitoring only (where a partition starts is kept
+   * elsewhere, already committed): one OffsetCommit request under the membership the batch was
+   * taken with, sent once. Refused because the group rebalances or has moved on since (the
+   * partitions may be another member's now): false, and nothing more is done; the next batch
+   * commits further on.
+   *
+   * Not with the consumer's commit (a message's commit()): on such a refusal the client joins the
+   * group again and retries, up to `retries` (hundreds of) times, and a JoinGroup from the group's
+   * leader while the group is stable starts a new rebalance. Its commit, and the other ones in
+   * flight, are then refused in turn and join again: the group rebalanced every heartbeat interval
+   * for minutes while the worker waited on its commits.
+   */
+  async commitForLag(stamp: GroupStamp, offsets: ReadonlyMap<number, bigint>): Promise<boolean> {
+    if (offsets.size === 0) return true
+    for (const [p, o] of offsets) this.lagBehind.set(p, o)
+    // Already a member of another generation (or of none): the broker would refuse it.
+    if (this.consumer.generationId !== stamp.generationId || this.consumer.memberId !== stamp.memberId) return false
+    // The coordinator the consumer talks to now (it may have moved since the stamp).
+    const coordinator = (await this.consumer.metadata({ topics: [this.options.topic] })).brokers.get(this.consumer.coordinatorId ?? -1)
+    if (coordinator === undefined) return false
+    const c = this.options.connection
+    this.lagConnections ??= new ConnectionPool(c.clientId, { connectTimeout: Math.min(c.timeoutMs, 5000), requestTimeout: c.timeoutMs })
+    try {
+      const connection = await this.lagConnections.get(coordinator)
+      const partitions = [...offsets].map(([partition, offset]) => ({ partitionIndex: partition, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: null }))
+      await offsetCommitV8.api.async(connection, stamp.groupId, stamp.generationId, stamp.memberId, this.options.instanceId ?? null, [{ name: this.options.topic, partitions }])
+      for (const [p, o] of offsets) if (this.lagBehind.get(p) === o) this.lagBehind.delete(p)
+      return true
+    } catch (e) {
+      if (LAG_COMMIT_REFUSALS.some((id) => (e as Partial<GenericError>).findBy?.('apiId', id))) return false
+      throw e
+    }
+  }
+
   private async logStart(partition: number): Promise<bigint> {
     const earliest = await this.consumer.listOffsets({ topics: [this.options.topic], timestamp: ListOffsetTimestamps.EARLIEST })
     return earliest.get(this.options.topic)?.[partition] ?? 0n
@@ -275,5 +324,6 @@ export class KafkaSource {
     await bounded(this.stream?.close() ?? Promise.resolve())
     await bounded(new Promise<void>((resolve) => this.consumer.close(force, () => resolve())))
     await bounded(this.admin.close())
+    if (this.lagConnections !== null) await bounded(this.lagConnections.close())
   }
 }
