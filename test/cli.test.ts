@@ -237,3 +237,27 @@ test('--approx: Bloom filters instead of the exact store; no --state with it', (
   assert.match(both.stderr, /--state works with the exact store only/)
   assert.equal(cli(['--approx', '--fp-rate', '0']).status, 2)
 })
+
+test('events that are not UTF-8 are rejected, in NDJSON, JSON arrays and serve alike: two such events never share a key (issue 15, item 10)', async () => {
+  const event = (bad: number) => Buffer.concat([Buffer.from('{"client_id":"u","event_datetime":"d","event_name":"e","product_id":"p","sid":"s","r":"'), Buffer.from([bad]), Buffer.from('\\n"}')])
+  const ndjson = Buffer.concat([event(0xff), Buffer.from('\n'), event(0xfe), Buffer.from('\n')])
+  const array = Buffer.concat([Buffer.from('['), event(0xff), Buffer.from(','), event(0xfe), Buffer.from(']')])
+  for (const input of [ndjson, array]) {
+    const r = cli(['-'], input)
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, '')
+    assert.match(r.stderr, /read 2, unique 0, duplicate 0, rejected 2/)
+    assert.match(r.stderr, /invalid JSON: not UTF-8 \(byte 0xff\)/)
+  }
+  const { serve, post } = await import('./support/serve.js')
+  const s = await serve()
+  try {
+    for (const bad of [0xff, 0xfe]) {
+      const answer = await post(`${s.url}/event`, event(bad))
+      assert.equal(answer.status, 400)
+      assert.match(String(answer.json.error), /not UTF-8/)
+    }
+  } finally {
+    await s.stop()
+  }
+})

@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { JsonScanner } from '../framing/json-scanner.js'
 import { KeyEncoder, KeyError, canonicalNumber, digestInto, digestHex, DEFAULT_KEY_FIELDS } from './canonical.js'
+import { SpanKeyer } from './keyer.js'
+import { Slab, SlabStatus } from './slab.js'
 
 const FIELDS = ['a', 'b']
 
@@ -74,4 +76,21 @@ test('the Python reference implementation computes the same digests', () => {
   assert.equal(py.status, 0, py.stderr)
   const expected = events.map((e) => keyOf(e, DEFAULT_KEY_FIELDS))
   assert.deepEqual(py.stdout.trim().split('\n'), expected)
+})
+
+test('an event that is not UTF-8 has no key, in kion-dedup and in the Python reference alike (else \\xff\\n and \\xfe\\n would share one)', () => {
+  const event = (bad: number) => Buffer.concat([Buffer.from('{"client_id":"u","event_datetime":"d","event_name":"e","product_id":"p","sid":"s","r":"'), Buffer.from([bad]), Buffer.from('\\n"}')])
+  const keyer = new SpanKeyer({ keyFields: DEFAULT_KEY_FIELDS, allowMissing: false, timeField: null })
+  for (const bytes of [event(0xff), event(0xfe)]) {
+    const slab = new Slab(4096, 4)
+    slab.append(bytes, 0, bytes.length)
+    keyer.keyRange(slab.bytes, slab.starts, slab.ends, slab.results, 0, 1, slab.reasons)
+    assert.equal(slab.results.status[0], SlabStatus.Rejected)
+    assert.match(slab.reasons[0]?.[1] ?? '', /not UTF-8 \(byte 0xf[ef]\)/)
+    assert.equal(slab.results.errorAt[0], 87)
+  }
+  const script = fileURLToPath(new URL('../../../test/reference/kion_key.py', import.meta.url))
+  const py = spawnSync('python3', [script], { input: Buffer.concat([event(0xff), Buffer.from('\n'), event(0xfe), Buffer.from('\n')]), encoding: 'utf8' })
+  assert.equal(py.status, 0, py.stderr)
+  assert.deepEqual(py.stdout.trim().split('\n'), ['invalid', 'invalid'])
 })

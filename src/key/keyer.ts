@@ -1,4 +1,5 @@
 /** @module Keying: validate each framed event, find its key fields, digest them. The same function runs inline or in worker threads. */
+import { isUtf8 } from 'node:buffer'
 import { JsonScanner, ValueKind, type PrefixScanner, type ScanSpans } from '../framing/json-scanner.js'
 import { WasmScan, WasmScanner } from '../framing/wasm-scanner.js'
 import { parseEventTime } from './event-time.js'
@@ -58,9 +59,20 @@ export class SpanKeyer implements PrefixScanner {
       // One copy of the range into the module's memory; every event of it is then scanned there.
       this.fast.load(bytes, lo, hi)
     }
+    // One UTF-8 check for the whole range; only a range that fails it is checked event by event.
+    let checkEach = false
+    if (to > from) {
+      let lo = starts[from]
+      let hi = ends[from]
+      for (let k = from + 1; k < to; k++) {
+        if (starts[k] < lo) lo = starts[k]
+        if (ends[k] > hi) hi = ends[k]
+      }
+      checkEach = !isUtf8(bytes.subarray(lo, hi))
+    }
     for (let k = from; k < to; k++) {
       if (r.preset[k] === 1) continue
-      const reason = this.keyOne(bytes, starts[k], ends[k], r, k)
+      const reason = (checkEach ? notUtf8(bytes, starts[k], ends[k], r, k) : null) ?? this.keyOne(bytes, starts[k], ends[k], r, k)
       if (reason !== null) {
         r.status[k] = SlabStatus.Rejected
         reasons.push([k, reason])
@@ -73,11 +85,15 @@ export class SpanKeyer implements PrefixScanner {
     return this
   }
 
+  /** Where the last prefix scan began. */
+  private prefixStart = 0
+
   /** Which scanner made the last prefix scan: the fast one, or JavaScript (for its rejects, and without the fast path). */
   private prefixBy: WasmScanner | JsonScanner
 
   // PrefixScanner, for framers: the fast path when it accepts; JavaScript decides the rest and says where and why.
   scanPrefix(buf: Uint8Array, start: number, end: number): boolean {
+    this.prefixStart = start
     const fast = this.fast
     if (fast !== null) {
       this.loadWhole(fast, buf, end)
@@ -117,7 +133,7 @@ export class SpanKeyer implements PrefixScanner {
   /** Keys the event the last successful `scanPrefix` scanned in `buf`; the result goes to entry k. */
   keyScanned(buf: Buffer, r: SlabResults, k: number, reasons: Array<[number, string]>): void {
     const by = this.prefixBy
-    const reason = this.afterScan(by, buf, r, k, by === this.fast ? this.fast : null)
+    const reason = notUtf8(buf, this.prefixStart, by.valueEnd, r, k) ?? this.afterScan(by, buf, r, k, by === this.fast ? this.fast : null)
     // Array elements may span lines; NDJSON lines (keyed by keyRange) pass through as they are.
     r.compact[k] = by.innerWhitespace ? 1 : 0
     r.preset[k] = 1
@@ -189,4 +205,22 @@ export class InlineKeyer implements Keyer {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Why the event in `buf[start, end)` is no JSON text, when its bytes are not UTF-8 (RFC 8259
+ * section 8.1), with r.errorAt set; null when they are. Such events are rejected rather than keyed:
+ * a string decoded with U+FFFD in place of its invalid bytes would give two different events one key.
+ */
+function notUtf8(buf: Uint8Array, start: number, end: number, r: SlabResults, k: number): string | null {
+  if (isUtf8(buf.subarray(start, end))) return null
+  let i = start
+  while (i < end) {
+    const c = buf[i]
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0
+    if (n === 0 || i + n > end || !isUtf8(buf.subarray(i, i + n))) break
+    i += n
+  }
+  r.errorAt[k] = i - start
+  return `invalid JSON: not UTF-8 (byte 0x${(buf[i] ?? 0).toString(16).padStart(2, '0')})`
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reference implementation of the kion-dedup key digest, for other systems to copy.
 
-Reads JSON events (one per line) on stdin, prints one hex digest per line.
+Reads JSON events (one per line) on stdin, prints one hex digest per line ("invalid" for a line
+that is not UTF-8: kion-dedup rejects such an event).
 Key fields and encoding as in README "The key digest": for each field, a tag byte
 (s string, n number, t true, f false, z null), a 4-byte big-endian payload length,
 then the payload; digest = first 16 bytes of SHA-256 of the concatenation.
@@ -56,8 +57,15 @@ def keep_text(text: str) -> Decimal:
     return d
 
 
-for line in sys.stdin:
-    if line.strip():
+# Bytes, not text: an event that is not UTF-8 is no JSON text (RFC 8259 8.1) and has no key;
+# decoding it with replacement characters would give different events one key.
+for raw in sys.stdin.buffer:
+    if raw.strip():
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            print("invalid")
+            continue
         value_text.clear()
         event = json.loads(line, parse_float=keep_text, parse_int=keep_text)
         print(hashlib.sha256(encode(event)).digest()[:16].hex())
