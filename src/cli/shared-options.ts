@@ -67,7 +67,7 @@ export function addStoreOptions(cmd: Command, env: NodeJS.ProcessEnv): Command {
     .option('--approx', 'remember keys in Bloom filters instead: less memory, but a share (--fp-rate) of unique events is dropped')
     .addOption(new Option('--fp-rate <rate>', 'with --approx: the share of unique events that may be dropped').argParser(parseProbability).default(0.001))
     .addOption(new Option('--backend <name>', 'where seen keys are remembered: this process (memory) or a shared Redis').choices(['memory', 'redis']).default('memory'))
-    .addOption(new Option('--redis-url <url>', 'Redis to use with --backend redis: redis[s]://[[user]:password@]host[:port][/db]').default(env.REDIS_URL ?? DEFAULT_REDIS_URL, '$REDIS_URL or ' + DEFAULT_REDIS_URL))
+    .addOption(new Option('--redis-url <url>', 'Redis to use with --backend redis: redis[s]://[[user]:password@]host[:port][/db] (give a password through $REDIS_URL instead: `ps` shows the command line; messages never show it)').default(env.REDIS_URL ?? DEFAULT_REDIS_URL, '$REDIS_URL or ' + DEFAULT_REDIS_URL))
     .addOption(new Option('--redis-layout <layout>', 'compact: about 10 B a key in bucketed intsets; simple: one SET NX key per event (~170 B)').choices(['compact', 'simple']).default('compact'))
     .option('--key-prefix <prefix>', 'prefix of every Redis key, so that several pipelines can share one Redis', 'kion:')
     .addOption(new Option('--redis-sets <n>', 'compact layout: sets per time bucket, a power of two; about keys per window / buckets / 300').argParser(parsePowerOfTwo).default(65536))

@@ -5,6 +5,7 @@
  * configuration is wrong (say so and exit 1 before anything is consumed).
  */
 import type { ClientConfig } from 'pg'
+import { redactCredentials } from '../../redact.js'
 
 export const DEFAULT_PG_URL = 'postgres://127.0.0.1:5432/postgres'
 
@@ -15,7 +16,7 @@ export function pgUrlOf(option: string | undefined, env: NodeJS.ProcessEnv): str
 
 /** The URL with its password (if any) replaced by `***`: for every message and log line. */
 export function redactPgUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@?#]*:)([^@/?#]*)@/i, '$1***@')
+  return redactCredentials(url)
 }
 
 /** A configuration the database refuses (credentials, a missing database, a table that differs): retrying cannot help. */

@@ -1,4 +1,5 @@
 /** @module Opening the Redis store: connect (failing fast), agree on the layout, recover a failed run's batch in doubt. */
+import { redactCredentials } from '../../redact.js'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 
 export { RedisStartError }
@@ -15,20 +16,16 @@ export interface OpenRedisOptions extends Omit<RedisStoreOptions, 'client' | 'in
   connectTimeoutMs?: number
 }
 
-/** The URL without its password, for messages. */
+/** The URL without its password, for messages (parsed or not). */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return url
-  }
+  return redactCredentials(url)
 }
 
 function clientOptions(url: URL, o: OpenRedisOptions, started: { ready: boolean }): RedisOptions {
-  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
-  if (!Number.isInteger(db) || db < 0) throw new RedisStartError(`bad database number in Redis URL: ${url.pathname.slice(1)}`)
+  const dbText = url.pathname.length > 1 ? url.pathname.slice(1) : '0'
+  if (!/^\d{1,9}$/.test(dbText)) throw new RedisStartError(`bad database number in Redis URL ${redactUrl(o.url)}: "${dbText}" (a whole number, 0 to the server's "databases" minus 1)`)
+  const db = Number(dbText)
+  if (o.cluster && db !== 0) throw new RedisStartError(`Redis URL ${redactUrl(o.url)}: a Redis Cluster has database 0 only`)
   return {
     host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: url.port === '' ? 6379 : Number(url.port),
@@ -61,7 +58,7 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
   try {
     url = new URL(o.url)
   } catch {
-    throw new RedisStartError(`bad Redis URL "${o.url}": expected redis://[[user]:password@]host[:port][/db]`)
+    throw new RedisStartError(`bad Redis URL "${redactUrl(o.url)}": expected redis://[[user]:password@]host[:port][/db]`)
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new RedisStartError(`bad Redis URL "${redactUrl(o.url)}": the scheme must be redis:// or rediss://`)
   const where = redactUrl(o.url)
@@ -92,6 +89,15 @@ export async function openRedisStore(o: OpenRedisOptions): Promise<RedisStore> {
     await client.ping()
   } catch (e) {
     fail('connect', seen.error ?? e)
+  }
+  // ioredis selects the database on connect but goes on in database 0 when the server refuses
+  // the number: select it again here, where a refusal stops the run.
+  if (!o.cluster && options.db !== 0) {
+    try {
+      await (client as Redis).select(options.db ?? 0)
+    } catch (e) {
+      fail(`select database ${options.db}`, e)
+    }
   }
   started.ready = true
 
