@@ -261,3 +261,12 @@ test('events that are not UTF-8 are rejected, in NDJSON, JSON arrays and serve a
     await s.stop()
   }
 })
+
+test('--help names the program as users type it, lists every other command, and shows the defaults of consume --to and replay --duration (issue 15, item 3)', () => {
+  const help = cli(['--help']).stdout
+  assert.match(help, /^Usage: kion-dedup \[options\] \[files\.\.\.\]$/m)
+  assert.doesNotMatch(help, /kion-dedup dedup/)
+  for (const command of ['serve', 'consume', 'replay', 'generate']) assert.match(help, new RegExp(`kion-dedup ${command} --help`))
+  assert.match(cli(['consume', '--help']).stdout.replace(/\s+/g, ' '), /--to <target> .*\(default: kafka; out with --out\)/)
+  assert.match(cli(['replay', '--help']).stdout.replace(/\s+/g, ' '), /--duration <duration> .*\(default: 10s, or with --find-max the --step\)/)
+})

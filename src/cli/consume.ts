@@ -37,7 +37,7 @@ export function consumeCommand(io: CliIo, done: (status: number) => void): Comma
     .description('a dedup worker in a Kafka consumer group: raw topic in, each unique event out once (one transaction per batch with its offsets)')
     .option('-g, --group <id>', 'consumer group: start several workers with one group and they split the partitions', 'kion-dedup')
     .addOption(
-      new Option('--to <target>', "kafka: unique events to --out-topic, in a transaction with the offsets; out: NDJSON to --out; postgres: rows of --pg-table, in a transaction with the offsets (kept in the table's _offsets)").choices(['kafka', 'out', 'postgres']),
+      new Option('--to <target>', "kafka: unique events to --out-topic, in a transaction with the offsets; out: NDJSON to --out; postgres: rows of --pg-table, in a transaction with the offsets (kept in the table's _offsets) (default: kafka; out with --out)").choices(['kafka', 'out', 'postgres']),
     )
     .option('--out-topic <name>', 'where unique events go with --to kafka (read it with isolation read_committed)', 'kion.events.unique')
     .option('--out <file>', "unique events as NDJSON to FILE ('-': stdout) instead of a topic; implies --to out")

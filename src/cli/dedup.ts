@@ -65,6 +65,8 @@ export function defaultThreads(): number {
 export function dedupCommand(io: CliIo, done: (status: number) => void): Command {
   const cmd = new Command('dedup')
     .usage('[options] [files...]')
+    // The main job is the default command: its help names the program alone, as users type it.
+    .configureHelp({ commandUsage: () => 'kion-dedup [options] [files...]' })
     .description('remove duplicate events: unique events to stdout as NDJSON, a duplicate report and a summary to stderr')
     .argument('[files...]', "input files, read in order as one stream; '-' is stdin (the default); .gz is read transparently")
     .addOption(new Option('-f, --format <format>', 'input format').choices(['auto', 'ndjson', 'json']).default('auto'))
@@ -104,6 +106,7 @@ Examples:
 
 Other commands:
   kion-dedup serve --help      the same deduplication behind HTTP (POST /event, /events)
+  kion-dedup consume --help    a dedup worker of a Kafka consumer group (raw topic in, unique events out)
   kion-dedup replay --help     fire events at a serve URL at a fixed rate: latency and correctness
   kion-dedup generate --help   synthetic events with retries, for tests and benchmarks
 

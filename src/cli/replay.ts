@@ -42,7 +42,7 @@ export function replayCommand(io: CliIo, done: (status: number) => void): Comman
     .argument('[files...]', `events to send (NDJSON or JSON arrays; looped over as needed); default: the committed fixture`)
     .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
     .addOption(new Option('--rps <n>', 'requests a second, on a fixed schedule').argParser(parseRps).default(500))
-    .addOption(new Option('--duration <duration>', 'how long to send (with --find-max: each step)').argParser(parseDuration))
+    .addOption(new Option('--duration <duration>', 'how long to send (with --find-max: each step) (default: 10s, or with --find-max the --step)').argParser(parseDuration))
     .addOption(new Option('--count <n>', 'how many requests to send (instead of --duration)').argParser(parsePositiveInt))
     .addOption(new Option('--skip <n>', 'start at event n of the files (0-based), e.g. to go on where an earlier replay stopped').argParser(parseNonNegativeInt).default(0))
     .addOption(new Option('--concurrency <n>', 'most requests in flight (and connections); a request held back by it is counted as late, its wait counted as latency').argParser(parsePositiveInt).default(256))
