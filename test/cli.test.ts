@@ -270,3 +270,17 @@ test('--help names the program as users type it, lists every other command, and 
   assert.match(cli(['consume', '--help']).stdout.replace(/\s+/g, ' '), /--to <target> .*\(default: kafka; out with --out\)/)
   assert.match(cli(['replay', '--help']).stdout.replace(/\s+/g, ' '), /--duration <duration> .*\(default: 10s, or with --find-max the --step\)/)
 })
+
+test('a directory as input is named in the error; sizes of 0 and durations under 1 ms are refused as option values (issue 15, items 5 and 18)', () => {
+  const dir = tempDir()
+  const r = cli([dir])
+  assert.equal(r.status, 1)
+  assert.equal(r.stderr, `kion-dedup: ${dir}: is a directory, not a file of events\n`)
+  const body = cli(['serve', '--max-body', '0'])
+  assert.equal(body.status, 2)
+  assert.match(body.stderr, /--max-body.*a size of 0 bytes would refuse every event/)
+  const window = cli(['--window', '0.0001ms', join(FIXTURES, 'events.ndjson')])
+  assert.equal(window.status, 2)
+  assert.match(window.stderr, /--window.*at least 1ms, got "0\.0001ms"/)
+  assert.equal(window.stdout, '')
+})

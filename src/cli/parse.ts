@@ -39,7 +39,9 @@ export function parseBytes(text: string): number {
   const m = /^(\d+)([kmg]?)i?b?$/i.exec(text.trim())
   if (m === null) throw new InvalidArgumentError(`expected a size such as 65536, 64k or 16m, got "${text}"`)
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g']
-  return Number(m[1]) * mult
+  const bytes = Number(m[1]) * mult
+  if (bytes === 0) throw new InvalidArgumentError(`a size of 0 bytes would refuse every event, got "${text}"`)
+  return bytes
 }
 
 export function parseCount(text: string): number {

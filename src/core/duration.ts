@@ -8,5 +8,7 @@ export function durationMs(text: string): number | string {
   if (m === null) return `expected a duration such as 7d, 36h, 90m, 30s or 500ms, got "${text}"`
   const ms = Number(m[1]) * UNITS[m[2]]
   if (!(ms > 0)) return `the duration must be positive, got "${text}"`
+  // Timers, windows and clocks all count whole milliseconds: less is no duration anyone could mean.
+  if (ms < 1) return `the duration must be at least 1ms, got "${text}"`
   return ms
 }

@@ -33,6 +33,8 @@ export function openSources(paths: readonly string[], stdin: Readable, onRawByte
     if (name !== '-') {
       // Fails early, before any output, for a missing file.
       const st = statSync(name)
+      // As early, and naming it, for a directory (a read would fail later with a bare EISDIR).
+      if (st.isDirectory()) throw new SourceError(`${name}: is a directory, not a file of events`)
       size = st.isFile() ? st.size : null
     }
     return {
