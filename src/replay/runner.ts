@@ -208,14 +208,13 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
   while (inflight > 0) await new Promise<void>((resolve) => (wake = resolve))
   const seconds = (performance.now() - start) / 1000
   agent.destroy()
-  const ms = (p: number) => Math.round(latency.getValueAtPercentile(p)) / 1000
   const result: RunResult = {
     target_rps: o.rps,
     duration_s: Math.round(seconds * 1000) / 1000,
     requests: o.requests,
     completed: done,
     achieved_rps: Math.round(done / seconds),
-    latency_ms: { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: Math.round(latency.maxValue) / 1000, mean: Math.round(latency.mean) / 1000 },
+    latency_ms: latencySummary(latency),
     sent_late: sentLate,
     status,
     errors,
@@ -223,4 +222,22 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
   }
   latency.destroy()
   return result
+}
+
+/** What percentiles need of a histogram (hdr-histogram-js). */
+interface LatencyHistogram {
+  getValueAtPercentile(p: number): number
+  readonly maxValue: number
+  readonly mean: number
+}
+
+/**
+ * Percentiles in ms from a histogram of µs. HDR answers a percentile with the top of its value's
+ * bucket, which can lie above the largest value recorded (a p99.9 of 217.855 over a max of
+ * 217.752): each is capped at the max, the one latency known exactly.
+ */
+export function latencySummary(h: LatencyHistogram): RunResult['latency_ms'] {
+  const max = h.maxValue
+  const at = (p: number) => Math.round(Math.min(h.getValueAtPercentile(p), max)) / 1000
+  return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: Math.round(max) / 1000, mean: Math.round(h.mean) / 1000 }
 }
