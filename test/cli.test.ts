@@ -284,3 +284,19 @@ test('a directory as input is named in the error; sizes of 0 and durations under
   assert.match(window.stderr, /--window.*at least 1ms, got "0\.0001ms"/)
   assert.equal(window.stdout, '')
 })
+
+test('a --state that cannot be saved (no such folder, a directory) stops the CLI and serve at start, before any output (issue 15, item 13)', async () => {
+  const dir = tempDir()
+  for (const [state, why] of [['/nonexistent/week.state', /cannot create the state lock/], [dir, /is a directory, not a state file/]] as const) {
+    const r = cli(['--state', state, join(FIXTURES, 'events.ndjson')])
+    assert.equal(r.status, 1, r.stderr)
+    assert.equal(r.stdout, '', 'no event delivered before the failure')
+    assert.match(r.stderr, why)
+    const { spawnSync } = await import('node:child_process')
+    const { BIN } = await import('./helpers.js')
+    const s = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--state', state], { encoding: 'utf8', timeout: 60_000 })
+    assert.equal(s.status, 1, s.stderr)
+    assert.match(s.stderr, why)
+    assert.doesNotMatch(s.stderr, /"msg":"listening"/)
+  }
+})

@@ -4,6 +4,8 @@ import type { Clock } from '../core/dedup-core.js'
 import { DedupOptionsError } from '../errors.js'
 import { MemoryStore, loadState } from './memory/index.js'
 import { StateLock } from './memory/state-lock.js'
+import { StateFileError } from './memory/state-file.js'
+import { existsSync, statSync } from 'node:fs'
 import { ApproxStore } from './approx/index.js'
 import type { RedisLayoutName } from './redis/index.js'
 import type { Reservation } from './redis/options.js'
@@ -81,6 +83,9 @@ export async function openStore(o: StoreOptions): Promise<OpenedStore> {
   if (o.approx) return { store: new ApproxStore({ windowMs: o.windowMs, fpRate: o.fpRate }), exact: null, lock: null, stateCheckpoint: null }
   const exact = new MemoryStore({ windowMs: o.windowMs, keepFirstSeen: o.firstSeen })
   if (o.state === undefined) return { store: exact, exact, lock: null, stateCheckpoint: null }
+  // Checked before anything is read: a state that cannot be saved would be found out only at the end.
+  // (The lock, created beside it, proves the folder writable.)
+  if (existsSync(o.state) && statSync(o.state).isDirectory()) throw new StateFileError(`--state ${o.state}: is a directory, not a state file`)
   const lock = StateLock.acquire(o.state)
   const found = { checkpoint: null as unknown }
   try {
