@@ -300,3 +300,21 @@ test('a --state that cannot be saved (no such folder, a directory) stops the CLI
     assert.doesNotMatch(s.stderr, /"msg":"listening"/)
   }
 })
+
+test('with --state, output closed by its reader (| head) says so on stderr with how far it got, and leaves the state as it was (issue 15, item 7)', async () => {
+  const dir = tempDir()
+  const state = join(dir, 'week.state')
+  const input = cli(['generate', '--count', '20000', '--seed', '4']).stdout
+  const child = cliAsync(['--state', state, '-q', '-'])
+  let stderr = ''
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+  child.stdin.on('error', () => {})
+  child.stdin.end(input)
+  // The reader takes the first line, then goes away, as `head -1` does.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+  child.stdout.destroy()
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  assert.equal(status, 0)
+  assert.match(stderr, new RegExp(`output closed by its reader after \\d+ unique events \\(of \\d+ read\\); ${state.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} left as it was \\(not saved\\)`))
+  assert.equal(existsSync(state), false)
+})

@@ -307,7 +307,10 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
     if (summary === null) {
       // The reader went away (`| head`): a normal end for a filter. State is not saved, as the
       // keys of events it never received would otherwise be remembered as already delivered.
-      if (opts.state !== undefined) say(`kion-dedup: output closed early; state not saved to ${opts.state}\n`)
+      if (opts.state !== undefined) {
+        const c = pipeline.counts
+        say(`kion-dedup: output closed by its reader after ${c.unique} unique events (of ${c.read} read); ${opts.state} left as it was (not saved), so a rerun delivers them again\n`)
+      }
       return EXIT.ok
     }
     await finish(summary)
