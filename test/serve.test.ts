@@ -225,3 +225,36 @@ test('serve --backend redis with an output that fails: the keys it remembered ar
     await redis.dispose()
   }
 })
+
+test('a client that goes away mid-body is counted as a client abort, not a 500, and logs no error (issue 15, item 15)', async () => {
+  const s = await serve()
+  try {
+    const { connect } = await import('node:net')
+    const port = Number(new URL(s.url).port)
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write('POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"client_id":"c"')
+          // Gone before the rest of the body.
+          setImmediate(() => {
+            socket.destroy()
+            resolve()
+          })
+        })
+        socket.on('error', reject)
+      })
+    }
+    const metricsText = async () => (await (await fetch(`${s.url}/metrics`)).text())
+    const deadline = Date.now() + 30_000
+    let text = await metricsText()
+    while (!/kion_client_aborts_total 5/.test(text) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      text = await metricsText()
+    }
+    assert.match(text, /kion_client_aborts_total 5/)
+    assert.doesNotMatch(text, /status="500"/)
+    assert.doesNotMatch(s.log(), /request failed/)
+  } finally {
+    assert.equal(await s.stop(), 0)
+  }
+})

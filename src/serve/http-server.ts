@@ -22,6 +22,9 @@ const RETRY_AFTER_S = 1
 
 class BodyTooLarge extends Error {}
 
+/** The client went away before its body was in (a dropped connection, a killed client): nothing to answer. */
+class ClientAborted extends Error {}
+
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
@@ -36,8 +39,15 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
       }
       chunks.push(c)
     })
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)))
-    req.on('error', reject)
+    let ended = false
+    req.on('end', () => {
+      ended = true
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
+    })
+    req.on('error', (e) => reject(req.destroyed && !ended ? new ClientAborted(e.message) : e))
+    req.on('close', () => {
+      if (!ended) reject(new ClientAborted('the connection closed before the body ended'))
+    })
     // A client gone mid-body (or cut off at shutdown) ends the wait too.
     req.on('close', () => {
       if (!req.complete) reject(new Error('the client went away before sending its whole body'))
@@ -113,6 +123,12 @@ export class DedupHttpServer {
         status = 200
       } else status = await this.post(req, res, path === '/event')
     } catch (e) {
+      if (e instanceof ClientAborted) {
+        // The client's doing, not the server's: counted apart, and no error line for each.
+        this.metrics.clientAborts++
+        if (this.options.logRequests) this.options.log({ level: 'debug', msg: 'client went away mid-body', path, error: e.message })
+        return
+      }
       this.options.log({ level: 'error', msg: 'request failed', path, error: e instanceof Error ? e.message : String(e) })
       status = res.headersSent ? res.statusCode : this.send(res, 500, { error: 'internal error' })
     } finally {

@@ -9,6 +9,8 @@ export class ServeMetrics {
   backendErrors = 0
   /** Requests answered 503 because another process held some of their events reserved. */
   heldElsewhere = 0
+  /** Requests whose client went away before its body was in (not answered, not an error of ours). */
+  clientAborts = 0
   private readonly latencyCounts = new Float64Array(LATENCY_BUCKETS_S.length + 1)
   private latencySum = 0
   private latencyCount = 0
@@ -44,6 +46,7 @@ export class ServeMetrics {
     if (st !== null) out.push('# HELP kion_store_keys Keys the store holds (Redis: keys this process added).', '# TYPE kion_store_keys gauge', `kion_store_keys{backend="${store.name}"} ${st.keys}`)
     if (st !== null && st.bytes !== null) out.push('# HELP kion_store_bytes Bytes the store holds.', '# TYPE kion_store_bytes gauge', `kion_store_bytes{backend="${store.name}"} ${st.bytes}`)
     out.push('# HELP kion_reserved_elsewhere_total Requests answered 503 while another process held some of their events reserved.', '# TYPE kion_reserved_elsewhere_total counter', `kion_reserved_elsewhere_total ${this.heldElsewhere}`)
+    out.push('# HELP kion_client_aborts_total Requests whose client went away before sending its whole body.', '# TYPE kion_client_aborts_total counter', `kion_client_aborts_total ${this.clientAborts}`)
     out.push('# HELP kion_backend_errors_total Requests the backend (store, or Kafka) failed (answered 503).', '# TYPE kion_backend_errors_total counter', `kion_backend_errors_total ${this.backendErrors}`)
     return out.join('\n') + '\n'
   }
