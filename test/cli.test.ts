@@ -1,9 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { readFileSync, writeFileSync, existsSync, openSync, closeSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
-import { cli, cliAsync, tempDir, FIXTURES } from './helpers.js'
+import { BIN, cli, cliAsync, tempDir, FIXTURES } from './helpers.js'
 
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as { files: string[]; read: number; unique: number; duplicate: number }
 
@@ -292,8 +293,6 @@ test('a --state that cannot be saved (no such folder, a directory) stops the CLI
     assert.equal(r.status, 1, r.stderr)
     assert.equal(r.stdout, '', 'no event delivered before the failure')
     assert.match(r.stderr, why)
-    const { spawnSync } = await import('node:child_process')
-    const { BIN } = await import('./helpers.js')
     const s = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--state', state], { encoding: 'utf8', timeout: 60_000 })
     assert.equal(s.status, 1, s.stderr)
     assert.match(s.stderr, why)
@@ -317,4 +316,18 @@ test('with --state, output closed by its reader (| head) says so on stderr with 
   assert.equal(status, 0)
   assert.match(stderr, new RegExp(`output closed by its reader after \\d+ unique events \\(of \\d+ read\\); ${state.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} left as it was \\(not saved\\)`))
   assert.equal(existsSync(state), false)
+})
+
+test('a full disk (ENOSPC, /dev/full) names the output it could not write: -o FILE, or stdout (issue 15, item 14)', () => {
+  const toFile = cli(['-q', join(FIXTURES, 'events.ndjson'), '-o', '/dev/full'])
+  assert.equal(toFile.status, 1)
+  assert.match(toFile.stderr, /^kion-dedup: \/dev\/full: ENOSPC: no space left on device/m)
+  const full = openSync('/dev/full', 'w')
+  try {
+    const r = spawnSync(process.execPath, [BIN, '-q', join(FIXTURES, 'events.ndjson')], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' })
+    assert.equal(r.status, 1)
+    assert.match(r.stderr, /^kion-dedup: stdout: ENOSPC: no space left on device/m)
+  } finally {
+    closeSync(full)
+  }
 })

@@ -112,8 +112,8 @@ export async function runConsume(opts: ConsumeCliOptions, io: CliIo): Promise<nu
     const cut = toStdout ? 0 : repairTornTail(opts.out!)
     if (cut > 0) log({ level: 'warn', msg: 'output ended mid-event: cut back to its last complete line', out: opts.out, cut_bytes: cut })
     const fd = toStdout ? null : openSync(opts.out!, 'a')
-    const sink = new StreamSink(fd === null ? io.stdout : createWriteStream(opts.out!, { fd }), fd !== null)
-    const rejects = opts.rejects === undefined ? null : new StreamSink(createWriteStream(opts.rejects, { flags: 'a' }), true)
+    const sink = new StreamSink(fd === null ? io.stdout : createWriteStream(opts.out!, { fd }), fd !== null, fd === null ? 'stdout' : opts.out!)
+    const rejects = opts.rejects === undefined ? null : new StreamSink(createWriteStream(opts.rejects, { flags: 'a' }), true, opts.rejects)
     output = { kind: 'file', sink, fd, rejects }
     closeOutput = async () => {
       await sink.close()

@@ -221,7 +221,7 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
             for (const r of rows) say(`kion-dedup: not stored (kept in ${pg.writer.names.rejects}): ${r.origin} byte ${String(r.originOffset)}: ${r.reason}\n`)
           },
         )
-  const sink = pgSink ?? new StreamSink(out, opts.output !== undefined)
+  const sink = pgSink ?? new StreamSink(out, opts.output !== undefined, opts.output ?? 'stdout')
   const saver: Saver | null =
     place === null || place.kind === 'postgres' ? null : { place, inputs, settings, output: outFd === null ? null : { fd: outFd, path: opts.output! }, owner, adopted, exact, keyFields: opts.key, clock: opts.clock }
   let waitSaid = false

@@ -99,7 +99,7 @@ export async function runServe(opts: ServeCliOptions, io: CliIo): Promise<number
   if (cut > 0) log({ level: 'warn', msg: 'output ended mid-event: cut back to its last complete line', out: opts.out, cut_bytes: cut })
   const fd = toStdout ? null : openSync(opts.out, 'a')
   const out = fd === null ? io.stdout : createWriteStream(opts.out, { fd })
-  const sink = new StreamSink(out, !toStdout)
+  const sink = new StreamSink(out, !toStdout, toStdout ? 'stdout' : opts.out)
   const backend = new LocalBackend(coreOptionsOf(opts), store, sink, fd === null ? null : () => fsyncAsync(fd))
   const metrics = new ServeMetrics()
   let fatal: ((e: Error) => void) | null = null

@@ -32,6 +32,8 @@ export class StreamSink implements Sink {
   constructor(
     private readonly out: Writable,
     private readonly ownsStream: boolean,
+    /** What the destination is called in messages: its path, or stdout. */
+    private readonly name: string = ownsStream ? 'the output file' : 'stdout',
   ) {
     // One listener for the sink's life: a listener per flush would pile up (MaxListenersExceededWarning).
     out.on('error', (e: NodeJS.ErrnoException) => {
@@ -46,7 +48,9 @@ export class StreamSink implements Sink {
   }
 
   private classify(e: NodeJS.ErrnoException): Error {
-    return e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' ? new SinkClosedError('output closed') : e
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return new SinkClosedError('output closed')
+    // A write error names no file (ENOSPC: "no space left on device, write"): say which one.
+    return Object.assign(new Error(`${this.name}: ${e.message}`), { code: e.code })
   }
 
   write(bytes: Uint8Array): void {

@@ -76,7 +76,9 @@ export function saveState(path: string, store: MemoryStore, keyFields: readonly 
   } catch (e) {
     closeSync(fd)
     unlinkSync(tmp)
-    throw e
+    // A failed write names no file (ENOSPC: "no space left on device, write"): say which.
+    const code = (e as NodeJS.ErrnoException).code
+    throw Object.assign(new StateFileError(`${path}: state not saved: ${(e as Error).message}`), { code })
   }
   closeSync(fd)
   renameSync(tmp, path)
