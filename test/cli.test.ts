@@ -322,6 +322,10 @@ test('a full disk (ENOSPC, /dev/full) names the output it could not write: -o FI
   const toFile = cli(['-q', join(FIXTURES, 'events.ndjson'), '-o', '/dev/full'])
   assert.equal(toFile.status, 1)
   assert.match(toFile.stderr, /^kion-dedup: \/dev\/full: ENOSPC: no space left on device/m)
+  // The report too: its write failed after the run's last event, and the run ended 0 without a word.
+  const report = cli(['-q', join(FIXTURES, 'events.ndjson'), '--report', '/dev/full', '-o', join(tempDir(), 'u.ndjson')])
+  assert.equal(report.status, 1)
+  assert.match(report.stderr, /^kion-dedup: \/dev\/full: ENOSPC: no space left on device/m)
   const full = openSync('/dev/full', 'w')
   try {
     const r = spawnSync(process.execPath, [BIN, '-q', join(FIXTURES, 'events.ndjson')], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' })

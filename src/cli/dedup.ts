@@ -181,12 +181,14 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
   }
 
   const owned: WriteStream[] = []
+  const ownedPaths = new Map<WriteStream, string>()
   let fileError: Error | null = null
   /** Opened now, so that a bad path fails before any output; a write error later fails the run (exit 1). */
   const openForWriting = (path: string): WriteStream => {
     const s = createWriteStream(path, { fd: openSync(path, 'w') })
     s.on('error', (e) => (fileError ??= new Error(`${path}: ${e.message}`)))
     owned.push(s)
+    ownedPaths.set(s, path)
     return s
   }
   const fileWriter = (path: string): RecordOutput => {
@@ -314,7 +316,19 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
       return EXIT.ok
     }
     await finish(summary)
-    await Promise.all(owned.map((s) => new Promise<void>((resolve) => s.end(resolve))))
+    await Promise.all(
+      owned.map(
+        (s) =>
+          new Promise<void>((resolve) =>
+            s.end((e?: Error | null) => {
+              // A file stream emits its write error only once its descriptor is closed, after this.
+              const failed = s.errored ?? e
+              if (failed) fileError ??= new Error(`${ownedPaths.get(s) ?? 'an output file'}: ${failed.message}`)
+              resolve()
+            }),
+          ),
+      ),
+    )
     if (fileError !== null) throw fileError
     if (signal !== null) return SIGNAL_EXIT[signal]
     if (opts.strict && (summary.rejected > 0 || (summary.postgres?.unstorable ?? 0) > 0)) return EXIT.rejects
