@@ -335,3 +335,14 @@ test('a full disk (ENOSPC, /dev/full) names the output it could not write: -o FI
     closeSync(full)
   }
 })
+
+test('a bare kion-dedup on a terminal says it reads stdin (on stderr, only on a TTY: never into a pipe) (issue 15, item 4)', () => {
+  const script = join(FIXTURES, '..', 'test', 'support', 'pty-run.py')
+  const r = spawnSync('python3', [script, 'reading events from stdin', process.execPath, BIN], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 240_000 })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /kion-dedup: reading events from stdin \(end with Ctrl-D/)
+  assert.match(r.stdout, /read 0, unique 0/)
+  assert.match(r.stdout, /EXIT 0/)
+  const piped = cli(['-'], '')
+  assert.doesNotMatch(piped.stderr, /reading events from stdin/)
+})

@@ -140,6 +140,8 @@ export async function runDedup(files: string[], opts: DedupOptions, io: CliIo): 
 
   let pipeline: DedupPipeline | null = null
   const sources = openSources(files, io.stdin, (n) => pipeline?.countRawBytes(n))
+  // A bare `kion-dedup` on a terminal would otherwise wait without a word (as cat does).
+  if (sources.some((s) => s.name === '-') && (io.stdin as { isTTY?: boolean }).isTTY === true && io.stderr.isTTY === true) say('kion-dedup: reading events from stdin (end with Ctrl-D; files as arguments, --help for more)\n')
   const inputs = sources.map((source) => ({ name: source.name, size: source.size }))
   const settings = `key=${opts.key.join(',')} clock=${opts.clock}${opts.clock === 'event' ? ` time-field=${opts.timeField}` : ''} format=${opts.format} emit-key=${opts.emitKey === true}`
   const toPg = opts.to === 'postgres'
