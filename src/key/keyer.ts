@@ -49,17 +49,8 @@ export class SpanKeyer implements PrefixScanner {
 
   /** Keys events [from, to) of a slab whose parts are given separately (workers receive them so). */
   keyRange(bytes: Buffer, starts: Int32Array, ends: Int32Array, r: SlabResults, from: number, to: number, reasons: Array<[number, string]>): void {
-    if (this.fast !== null && to > from) {
-      let lo = starts[from]
-      let hi = ends[from]
-      for (let k = from + 1; k < to; k++) {
-        if (starts[k] < lo) lo = starts[k]
-        if (ends[k] > hi) hi = ends[k]
-      }
-      // One copy of the range into the module's memory; every event of it is then scanned there.
-      this.fast.load(bytes, lo, hi)
-    }
-    // One UTF-8 check for the whole range; only a range that fails it is checked event by event.
+    // The range's bytes, found once: one UTF-8 check over all of them (event by event only where it
+    // fails), and one copy into the module's memory, where every event of it is then scanned.
     let checkEach = false
     if (to > from) {
       let lo = starts[from]
@@ -69,6 +60,7 @@ export class SpanKeyer implements PrefixScanner {
         if (ends[k] > hi) hi = ends[k]
       }
       checkEach = !isUtf8(bytes.subarray(lo, hi))
+      this.fast?.load(bytes, lo, hi)
     }
     for (let k = from; k < to; k++) {
       if (r.preset[k] === 1) continue
