@@ -3,10 +3,13 @@
  * whole body into a slab, key it, check it in the store as one batch, settle it (settle.ts). The
  * streaming CLI pipeline uses the same keying and settle functions with its own slab scheduling.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SpanKeyer, type KeyingOptions } from '../key/keyer.js'
 import { Slab, SlabStatus } from '../key/slab.js'
 import { SlabCollector } from '../key/slab-collector.js'
-import { frameWhole } from '../framing/open.js'
+import { frameWhole, openFramer } from '../framing/open.js'
+import { detectFormat } from '../framing/detect.js'
+import type { FrameHandler } from '../framing.js'
 import { newKeyBatch, type KeyBatch, type Store } from '../store.js'
 import { fillKeyBatch, settleSlab, type SettleHandler, type TimeOf } from './settle.js'
 
@@ -30,6 +33,16 @@ export interface Work {
 }
 
 const POOL_MAX = 64
+
+/**
+ * A big body is worked in slices of at most this many events (or about SLICE_BYTES of them),
+ * with a turn of the event loop between slices: a 100,000-event batch must not hold up every
+ * other request (health checks, single events) for the second or two it takes as a whole.
+ */
+export const SLICE_EVENTS = 1000
+export const SLICE_BYTES = 1 << 20
+/** Bytes of a body framed between two turns of the event loop. */
+const FRAME_PIECE_BYTES = 1 << 18
 
 export class DedupCore {
   readonly keyer: SpanKeyer
@@ -67,6 +80,48 @@ export class DedupCore {
     else frameWhole(body, this.keyer.sharedScanner, work.collector, source, this.options.maxEventBytes)
   }
 
+  /**
+   * Frames a body into works of at most SLICE_EVENTS events each, giving the event loop a turn
+   * between FRAME_PIECE_BYTES pieces of it. Framing has no effect outside the works: a body whose
+   * structure breaks (InputError) leaves nothing behind, as `collect` does. Release every work.
+   */
+  async collectSlices(body: Buffer, single: boolean, source = 'body'): Promise<Work[]> {
+    const slicer = new SliceCollector(this)
+    try {
+      if (single) this.collect(slicer.current, body, true, source)
+      else {
+        const format = detectFormat(body, true) ?? 'ndjson'
+        const framer = openFramer(format, this.keyer.sharedScanner, slicer, source, this.options.maxEventBytes)
+        for (let at = 0; at < body.length; at += FRAME_PIECE_BYTES) {
+          if (at > 0) await nextTurn()
+          framer.push(body.subarray(at, at + FRAME_PIECE_BYTES))
+        }
+        framer.end()
+      }
+    } catch (e) {
+      for (const work of slicer.works) this.release(work)
+      throw e
+    }
+    return slicer.works
+  }
+
+  /**
+   * Runs `each` on a body's slices in order, each keyed first, with a turn of the event loop
+   * between them; every work is released at the end, whatever happens.
+   */
+  async forEachSlice(body: Buffer, single: boolean, each: (work: Work) => Promise<void>): Promise<void> {
+    const works = await this.collectSlices(body, single)
+    try {
+      for (let i = 0; i < works.length; i++) {
+        if (i > 0) await nextTurn()
+        this.key(works[i])
+        await each(works[i])
+      }
+    } finally {
+      for (const work of works) this.release(work)
+    }
+  }
+
   /** Keys every event of the slab not keyed while framed. */
   key(work: Work): void {
     const slab = work.slab
@@ -101,6 +156,34 @@ export class DedupCore {
   /** The outcomes of a checked slab, in input order. */
   settle(work: Work, handler: SettleHandler): void {
     settleSlab(work.slab, work.batch, handler)
+  }
+}
+
+/** Hands a framer's events to a work's collector, starting the next work when one is full. */
+class SliceCollector implements FrameHandler {
+  readonly works: Work[]
+  current: Work
+
+  constructor(private readonly core: DedupCore) {
+    this.current = core.acquire()
+    this.works = [this.current]
+  }
+
+  private room(): Work {
+    const slab = this.current.slab
+    if (slab.count >= SLICE_EVENTS || slab.used >= SLICE_BYTES) {
+      this.current = this.core.acquire()
+      this.works.push(this.current)
+    }
+    return this.current
+  }
+
+  span(buf: Buffer, start: number, end: number, prescanned: boolean, element?: boolean): void {
+    this.room().collector.span(buf, start, end, prescanned, element)
+  }
+
+  reject(buf: Buffer, start: number, end: number, reason: string): void {
+    this.room().collector.reject(buf, start, end, reason)
   }
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { DedupCore } from './dedup-core.js'
+import { DedupCore, SLICE_EVENTS } from './dedup-core.js'
 import { MemoryStore } from '../store/memory/index.js'
 import { SAME_OCCURRENCE } from '../store.js'
 import type { Rejection } from './settle.js'
@@ -64,4 +64,43 @@ test('admitAll takes every keyed event as new without a store; rejects stay reje
   c.settle(work, { unique: () => out.push('unique'), duplicate: () => out.push('duplicate'), rejected: () => out.push('rejected') })
   assert.deepEqual(out, ['unique', 'unique', 'rejected'])
   await assert.rejects(c.check(work), /needs a store/)
+})
+
+test('a big body is worked in slices of at most SLICE_EVENTS, in order, whatever its format and however its pieces fall', async () => {
+  const n = 2 * SLICE_EVENTS + 500
+  // Long enough events that the body is framed in several pieces (an element then spans two).
+  const events = Array.from({ length: n }, (_, i) => JSON.stringify({ id: i, pad: 'x'.repeat(300) }))
+  for (const body of [events.join('\n') + '\n', '[' + events.join(',\n') + ']']) {
+    const c = core()
+    const works = await c.collectSlices(Buffer.from(body), false)
+    assert.deepEqual(
+      works.map((w) => w.slab.count),
+      [SLICE_EVENTS, SLICE_EVENTS, 500],
+    )
+    const ids: number[] = []
+    for (const w of works) {
+      c.key(w)
+      for (let k = 0; k < w.slab.count; k++) ids.push((JSON.parse(w.slab.bytes.toString('utf8', w.slab.starts[k], w.slab.ends[k])) as { id: number }).id)
+      c.release(w)
+    }
+    assert.deepEqual(ids, Array.from({ length: n }, (_, i) => i))
+  }
+})
+
+test('forEachSlice: a copy in a later slice is a duplicate of its first, and outcomes keep input order', async () => {
+  const c = core()
+  const n = SLICE_EVENTS + 10
+  const lines = Array.from({ length: n }, (_, i) => `{"id":${i === n - 1 ? 3 : i}}`)
+  const seen: string[] = []
+  await c.forEachSlice(Buffer.from(lines.join('\n')), false, async (work) => {
+    await c.check(work)
+    c.settle(work, {
+      unique: (k) => seen.push(work.slab.bytes.toString('utf8', work.slab.starts[k], work.slab.ends[k])),
+      duplicate: () => seen.push('duplicate'),
+      rejected: () => seen.push('rejected'),
+    })
+  })
+  assert.equal(seen.length, n)
+  assert.equal(seen[n - 1], 'duplicate')
+  assert.equal(seen[n - 2], `{"id":${n - 2}}`)
 })

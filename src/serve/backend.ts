@@ -44,13 +44,16 @@ export function rejectedOutcome(reason: string, notJson: boolean): EventOutcome 
   return { status: 'rejected', code: notJson ? 400 : 422, error: reason }
 }
 
-/** Frames and keys a request body into `work`; a body whose structure breaks between events is a BodyError (the whole request a 400). */
-export function takeBody(core: DedupCore, work: Work, body: Buffer, single: boolean): void {
+/**
+ * Runs a request body through the core slice by slice (DedupCore.forEachSlice: a big batch gives
+ * other requests a turn between slices); a body whose structure breaks between events is a
+ * BodyError (the whole request a 400, nothing of it taken: framing ends before any slice is checked).
+ */
+export async function forEachSlice(core: DedupCore, body: Buffer, single: boolean, each: (work: Work) => Promise<void>): Promise<void> {
   try {
-    core.collect(work, body, single)
+    await core.forEachSlice(body, single, each)
   } catch (e) {
     if (e instanceof InputError) throw new BodyError(e.message)
     throw e
   }
-  core.key(work)
 }

@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { BodyError, HeldElsewhere, OutputFailure, type EventOutcome, type ServeBackend } from './backend.js'
 import type { ServeMetrics } from './metrics.js'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { SLICE_EVENTS } from '../core/dedup-core.js'
 
 export interface HttpOptions {
   host: string
@@ -188,13 +190,34 @@ export class DedupHttpServer {
     events.duplicate += counts.duplicate
     events.accepted += counts.accepted
     events.rejected += counts.rejected
-    const results = outcomes.map((o, index) => (o.status === 'rejected' ? { index, status: o.status, code: o.code, error: o.error } : o))
     const shown: Partial<typeof counts> = { ...counts }
     if (ok === 202) {
       delete shown.unique
       delete shown.duplicate
     } else delete shown.accepted
-    return this.send(res, ok, { ...shown, results })
+    return this.sendResults(res, ok, shown, outcomes)
+  }
+
+  /**
+   * The answer to a batch: its counts and each event's outcome. Serialised SLICE_EVENTS outcomes
+   * at a time with a turn of the event loop between: a 100,000-event answer is megabytes of JSON.
+   */
+  private async sendResults(res: ServerResponse, status: number, counts: Record<string, number>, outcomes: readonly EventOutcome[]): Promise<number> {
+    const head = JSON.stringify(counts)
+    const parts: string[] = [`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"results":[`]
+    for (let from = 0; from < outcomes.length; from += SLICE_EVENTS) {
+      if (from > 0) await nextTurn()
+      const slice = outcomes.slice(from, from + SLICE_EVENTS).map((o, i) => (o.status === 'rejected' ? { index: from + i, status: o.status, code: o.code, error: o.error } : o))
+      const text = JSON.stringify(slice)
+      parts.push(from > 0 ? ',' + text.slice(1, -1) : text.slice(1, -1))
+    }
+    parts.push(']}')
+    let length = 0
+    for (const p of parts) length += Buffer.byteLength(p)
+    res.writeHead(status, ['content-type', 'application/json', 'content-length', String(length)])
+    for (const p of parts) res.write(p)
+    res.end()
+    return status
   }
 
   /** 413 without reading the rest: the connection is closed after the answer. */

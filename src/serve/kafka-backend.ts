@@ -2,7 +2,7 @@
 import { DedupCore, type CoreOptions } from '../core/dedup-core.js'
 import { eventText, keyHex } from '../core/settle.js'
 import type { KafkaForwarder, ForwardedEvent } from '../kafka/forwarder.js'
-import { takeBody, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
+import { forEachSlice, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
 
 export class KafkaBackend implements ServeBackend {
   readonly name = 'kafka'
@@ -26,11 +26,9 @@ export class KafkaBackend implements ServeBackend {
 
   async check(body: Buffer, single: boolean): Promise<EventOutcome[]> {
     const core = this.core
-    const work = core.acquire()
-    try {
-      takeBody(core, work, body, single)
+    const outcomes: EventOutcome[] = []
+    await forEachSlice(core, body, single, async (work) => {
       const slab = work.slab
-      const outcomes: EventOutcome[] = []
       const events: ForwardedEvent[] = []
       // Nothing is checked here: every valid event is taken as new and goes to the raw topic.
       core.admitAll(work)
@@ -47,9 +45,7 @@ export class KafkaBackend implements ServeBackend {
         },
       })
       await this.forwarder.forward(events)
-      return outcomes
-    } finally {
-      core.release(work)
-    }
+    })
+    return outcomes
   }
 }

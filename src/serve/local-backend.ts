@@ -4,7 +4,7 @@ import { eventText, keyHex } from '../core/settle.js'
 import { digestHex, DIGEST_BYTES } from '../key/canonical.js'
 import type { KeyBatch, Store, StoreStats } from '../store.js'
 import type { Sink } from '../sink.js'
-import { takeBody, HeldElsewhere, OutputFailure, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
+import { forEachSlice, HeldElsewhere, OutputFailure, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
 import { Releaser, settleReserved } from '../core/reservations.js'
 import { CoalescingStore } from './coalescing-store.js'
 
@@ -108,19 +108,19 @@ export class LocalBackend implements ServeBackend {
 
   async check(body: Buffer, single: boolean): Promise<EventOutcome[]> {
     const core = this.core
-    const work = core.acquire()
-    try {
-      takeBody(core, work, body, single)
+    const outcomes: EventOutcome[] = []
+    // Each slice is written before the next is checked: a later copy of a key an earlier slice
+    // reserved finds it no longer in flight, and is a duplicate.
+    await forEachSlice(core, body, single, async (work) => {
       const batch = await core.check(work)
       const reserved = this.releaser.active ? this.hold(batch) : []
       try {
-        return await this.settle(work, batch, reserved.length > 0 ? new Set(reserved) : NONE)
+        await this.settle(work, batch, reserved.length > 0 ? new Set(reserved) : NONE, outcomes)
       } finally {
         for (const hex of reserved) this.letGo(hex)
       }
-    } finally {
-      core.release(work)
-    }
+    })
+    return outcomes
   }
 
   /** The keys this request reserved, as in flight until it is answered. */
@@ -141,8 +141,8 @@ export class LocalBackend implements ServeBackend {
     else this.inFlight.delete(hex)
   }
 
-  /** `mine`: the keys this request reserved (a copy later in the same body is a duplicate of the first). */
-  private async settle(work: Work, batch: KeyBatch, mine: ReadonlySet<string>): Promise<EventOutcome[]> {
+  /** `mine`: the keys this slice reserved (a copy later in the same slice is a duplicate of the first); `outcomes` gets the slice's, in order. */
+  private async settle(work: Work, batch: KeyBatch, mine: ReadonlySet<string>, outcomes: EventOutcome[]): Promise<void> {
     const core = this.core
     // A key reserved here is a duplicate when its event was written (no longer in flight) or is
     // this request's own; in flight for another request, or reserved elsewhere: wait a little.
@@ -155,7 +155,6 @@ export class LocalBackend implements ServeBackend {
       await this.store.forget?.(batch, (i) => batch.firstSeen[i] === 0)
       throw new HeldElsewhere('some of these events are reserved by another process that has not output them yet (or died: then its lease runs out); retry')
     }
-    const outcomes: EventOutcome[] = []
     const sink = this.sink
     const slab = work.slab
     let wrote = false
@@ -189,6 +188,5 @@ export class LocalBackend implements ServeBackend {
       }
       this.releaser.add(batch, (i) => batch.firstSeen[i] === 0)
     }
-    return outcomes
   }
 }

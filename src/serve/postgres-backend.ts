@@ -9,7 +9,7 @@ import { DedupCore, type CoreOptions, type Work } from '../core/dedup-core.js'
 import { eventText, keyHex } from '../core/settle.js'
 import { digestHex, DIGEST_BYTES } from '../key/canonical.js'
 import type { KeyBatch, Store, StoreStats } from '../store.js'
-import { takeBody, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
+import { forEachSlice, rejectedOutcome, type EventOutcome, type ServeBackend } from './backend.js'
 import { CoalescingStore } from './coalescing-store.js'
 import type { CommitResult, PgWriter } from '../sink/postgres/writer.js'
 import type { EventRow } from '../sink/postgres/rows.js'
@@ -107,19 +107,18 @@ export class PostgresBackend implements ServeBackend {
 
   async check(body: Buffer, single: boolean): Promise<EventOutcome[]> {
     const core = this.core
-    const work = core.acquire()
-    try {
-      takeBody(core, work, body, single)
+    const outcomes: EventOutcome[] = []
+    // Each slice is committed before the next is checked.
+    await forEachSlice(core, body, single, async (work) => {
       const batch = await core.check(work)
-      return await this.settle(work, batch)
-    } finally {
-      core.release(work)
-    }
+      await this.settle(work, batch, outcomes)
+    })
+    return outcomes
   }
 
-  private async settle(work: Work, batch: KeyBatch): Promise<EventOutcome[]> {
+  /** Stores a slice's unique events; `outcomes` gets the slice's, in order. */
+  private async settle(work: Work, batch: KeyBatch, outcomes: EventOutcome[]): Promise<void> {
     const slab = work.slab
-    const outcomes: EventOutcome[] = []
     const rows: EventRow[] = []
     /** Per stored row: its outcome's index, and its place in the key batch. */
     const placed: Array<{ outcome: number; b: number }> = []
@@ -149,7 +148,7 @@ export class PostgresBackend implements ServeBackend {
         outcomes.push(rejectedOutcome(reason, notJson))
       },
     })
-    if (rows.length === 0) return outcomes
+    if (rows.length === 0) return
     let result: CommitResult
     try {
       result = await this.committer.store(rows)
@@ -164,7 +163,6 @@ export class PostgresBackend implements ServeBackend {
         if (refused !== undefined) outcomes[placed[i].outcome] = { status: 'rejected', code: 422, error: `not stored: ${refused.reason}` }
       }
     }
-    return outcomes
   }
 
   /** The commit failed: nothing was acknowledged. The keys found new are given back, so that the retry is new again. */
