@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { addKeyFieldOptions } from './shared-options.js'
 import { parseDuration, parseNonNegativeInt, parsePositiveInt, parseRate } from './parse.js'
 import { EXIT, UsageError } from './errors.js'
+import { caOf, tokenOf, TOKEN_ENV } from './secrets.js'
 import type { CliIo } from './io.js'
 import { loadEvents } from '../replay/events.js'
 import type { RunResult } from '../replay/runner.js'
@@ -24,6 +25,8 @@ interface ReplayCliOptions {
   step: number
   key: string[]
   allowMissing?: boolean
+  tokenFile?: string
+  ca?: string
 }
 
 const FIXTURE = fileURLToPath(new URL('../../../fixtures/events.ndjson', import.meta.url))
@@ -49,6 +52,8 @@ export function replayCommand(io: CliIo, done: (status: number) => void): Comman
     .addOption(new Option('--dup-rate <r>', 'share of requests that re-send an event sent before, as a retrying client would').argParser(parseRate).default(0))
     .addOption(new Option('--batch <n>', 'events a request: more than 1 posts NDJSON batches to /events').argParser(parsePositiveInt).default(1))
     .addOption(new Option('--timeout <duration>', 'a request unanswered this long counts as a timeout').argParser(parseDuration).default(parseDuration('5s'), '5s'))
+    .option('--token-file <file>', `a file holding the token a serve started with one asks for (sent as "Authorization: Bearer"); default: $${TOKEN_ENV}`)
+    .option('--ca <file>', 'with an https:// --url: a certificate (PEM) to trust, e.g. the self-signed one the server uses')
     .option('--json', 'print the summary as one JSON object')
     .option('--find-max', 'raise the rate step by step from --rps (×1.25 a step) and report the highest one held with no errors and p99 under --slo')
     .addOption(new Option('--slo <duration>', 'with --find-max: the p99 latency a held rate must stay under').argParser(parseDuration).default(parseDuration('50ms'), '50ms'))
@@ -87,10 +92,12 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
   const say = (s: string) => void io.stderr.write(s)
   try {
     const u = new URL(o.url)
-    if (u.protocol !== 'http:') throw new Error('only http:// is supported')
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('only http:// and https:// are supported')
   } catch (e) {
     throw new UsageError(`bad --url "${o.url}": ${e instanceof Error ? e.message : String(e)}`)
   }
+  const token = tokenOf(o.tokenFile, io.env)
+  const ca = o.ca === undefined ? undefined : caOf(o.ca)
   // The runner (and its histogram library) is loaded by this command only.
   const { AnswerLedger, EventPicker, runReplay } = await import('../replay/runner.js')
   const events = await loadEvents(files.length > 0 ? files : [FIXTURE], io.stdin, { keyFields: o.key, allowMissing: o.allowMissing === true, timeField: null })
@@ -110,6 +117,8 @@ export async function runReplayCommand(files: string[], o: ReplayCliOptions, io:
         dupRate: o.dupRate,
         batch: o.batch,
         timeoutMs: o.timeout,
+        token,
+        ca,
         picker,
         onTick: live ? (s) => say(`\r${s.elapsedS.toFixed(0)} s: ${s.sent} sent, ${s.done} answered, p99 ${s.p99Ms.toFixed(1)} ms, ${s.errors} errors   `) : undefined,
       },

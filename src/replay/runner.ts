@@ -3,7 +3,8 @@
  * previous answer, and latency is measured from each request's scheduled start, so a stalled
  * server cannot hide its stall (coordinated omission).
  */
-import { Agent, request } from 'node:http'
+import { Agent, request, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import * as hdr from 'hdr-histogram-js'
 import type { ReplayEvent } from './events.js'
 
@@ -20,6 +21,10 @@ export interface RunOptions {
   /** Events a request: 1 posts to /event, more to /events as NDJSON. */
   batch: number
   timeoutMs: number
+  /** Sent as `Authorization: Bearer <token>` (a serve started with a token); null or absent: none. */
+  token?: string | null
+  /** For an https:// URL: the certificate authority (PEM) to trust besides the system's, e.g. a self-signed server's own certificate. */
+  ca?: Buffer
   /** Where events come from; pass one across runs (--find-max steps) to go on through the file. */
   picker?: EventPicker
   /** Called about once a second while running. */
@@ -119,7 +124,10 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
   if (events.length === 0) throw new Error('no events to send')
   const base = new URL(o.url)
   const path = o.batch > 1 ? '/events' : '/event'
-  const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency })
+  const tls = base.protocol === 'https:'
+  const agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: o.concurrency, ca: o.ca }) : new Agent({ keepAlive: true, maxSockets: o.concurrency })
+  const post: (options: RequestOptions, onResponse: (res: IncomingMessage) => void) => ClientRequest = tls ? httpsRequest : request
+  const authorization = o.token == null ? null : `Bearer ${o.token}`
   const latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 })
   const status: Record<string, number> = {}
   const errors = { timeout: 0, connection: 0, http: 0 }
@@ -159,8 +167,10 @@ export async function runReplay(events: readonly ReplayEvent[], o: RunOptions, l
       done++
       wake?.()
     }
-    const req = request(
-      { host: base.hostname, port: base.port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length }
+    if (authorization !== null) headers.authorization = authorization
+    const req = post(
+      { host: base.hostname, port: base.port, path, method: 'POST', agent, headers },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))

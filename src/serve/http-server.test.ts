@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PassThrough } from 'node:stream'
 import { request } from 'node:http'
-import { DedupHttpServer, type HttpOptions } from './http-server.js'
+import { DedupHttpServer, NETWORK_DEFAULTS, type HttpOptions } from './http-server.js'
 import { LocalBackend } from './local-backend.js'
 import { ServeMetrics } from './metrics.js'
 import { MemoryStore } from '../store/memory/index.js'
@@ -18,7 +18,7 @@ async function startServer(out: PassThrough, options: Partial<HttpOptions> = {})
     new MemoryStore({ windowMs: 7 * 24 * 3600_000 }),
     new StreamSink(out, false, 'the test stream'),
   )
-  const server = new DedupHttpServer({ host: '127.0.0.1', port: 0, maxBodyBytes: 64 << 20, logRequests: false, log: () => {}, onFatal: () => {}, ...options }, backend, new ServeMetrics())
+  const server = new DedupHttpServer({ host: '127.0.0.1', port: 0, maxBodyBytes: 64 << 20, logRequests: false, log: () => {}, onFatal: () => {}, token: null, tls: null, ...NETWORK_DEFAULTS, ...options }, backend, new ServeMetrics())
   const { port } = await server.listen()
   return { server, port }
 }

@@ -1,6 +1,8 @@
 /** @module `serve`'s HTTP layer (node:http): routes, limits, answers; the work is the backend's (local checker or Kafka forwarder). */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { BodyError, HeldElsewhere, OutputFailure, type EventOutcome, type ServeBackend } from './backend.js'
 import type { ServeMetrics } from './metrics.js'
 import { setImmediate as nextTurn } from 'node:timers/promises'
@@ -16,7 +18,25 @@ export interface HttpOptions {
   log: (record: Record<string, unknown>) => void
   /** The output failed: nothing more can be acknowledged; the server must stop. */
   onFatal: (error: Error) => void
+  /** The shared secret every request but GET /health must bring as `Authorization: Bearer <token>`; null: none is asked. */
+  token: string | null
+  /** Serve HTTPS with this certificate (chain) and private key, PEM; null: plain HTTP. */
+  tls: { cert: Buffer; key: Buffer } | null
+  /** The longest a request's body may take to arrive once its headers are in (a stalled body is answered 408). */
+  bodyTimeoutMs: number
+  /** The longest a client may take to send a request's headers (Node answers 408 and closes). */
+  headerTimeoutMs: number
+  /** How long an idle keep-alive connection is kept open. */
+  keepAliveTimeoutMs: number
+  /** Connections open at once at most; one more is closed as soon as it is accepted. */
+  maxConnections: number
 }
+
+/** The network limits' defaults (serve's options show them). */
+export const NETWORK_DEFAULTS = { bodyTimeoutMs: 30_000, headerTimeoutMs: 10_000, keepAliveTimeoutMs: 30_000, maxConnections: 1024 } as const
+
+/** GET /health answers without a token: a load balancer's liveness probe carries none, and it tells nothing. */
+const OPEN_PATHS = new Set(['/health'])
 
 const ROUTES: Record<string, string> = { '/event': 'POST', '/events': 'POST', '/health': 'GET', '/ready': 'GET', '/metrics': 'GET' }
 /** Seconds a client is asked to wait before retrying after a 503. */
@@ -24,19 +44,27 @@ const RETRY_AFTER_S = 1
 
 class BodyTooLarge extends Error {}
 
+/** The body did not arrive within --body-timeout. */
+class BodyTimedOut extends Error {}
+
 /** The client went away before its body was in (a dropped connection, a killed client): nothing to answer. */
 class ClientAborted extends Error {}
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, max: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    const stop = (e: Error) => {
+      clearTimeout(timer)
+      req.removeAllListeners('data')
+      req.pause()
+      reject(e)
+    }
+    const timer = setTimeout(() => stop(new BodyTimedOut()), timeoutMs)
     req.on('data', (c: Buffer) => {
       size += c.length
       if (size > max) {
-        req.removeAllListeners('data')
-        req.pause()
-        reject(new BodyTooLarge())
+        stop(new BodyTooLarge())
         return
       }
       chunks.push(c)
@@ -44,21 +72,30 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     let ended = false
     req.on('end', () => {
       ended = true
+      clearTimeout(timer)
       resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
     })
-    req.on('error', (e) => reject(req.destroyed && !ended ? new ClientAborted(e.message) : e))
-    req.on('close', () => {
-      if (!ended) reject(new ClientAborted('the connection closed before the body ended'))
+    req.on('error', (e) => {
+      clearTimeout(timer)
+      reject(req.destroyed && !ended ? new ClientAborted(e.message) : e)
     })
     // A client gone mid-body (or cut off at shutdown) ends the wait too.
     req.on('close', () => {
-      if (!req.complete) reject(new Error('the client went away before sending its whole body'))
+      clearTimeout(timer)
+      if (!ended) reject(new ClientAborted('the connection closed before the body ended'))
     })
   })
 }
 
+/** Whether the server listens on this machine only. */
+export function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.')
+}
+
 export class DedupHttpServer {
-  private readonly server: Server
+  private readonly server: Server | HttpsServer
+  /** SHA-256 of the token: compared with the hash of what a request brings, in constant time whatever its length. */
+  private readonly tokenDigest: Buffer | null
   private inflight = 0
   /** Requests whose body is still arriving. */
   private readonly receiving = new Set<IncomingMessage>()
@@ -69,7 +106,23 @@ export class DedupHttpServer {
     private readonly backend: ServeBackend,
     private readonly metrics: ServeMetrics,
   ) {
-    this.server = createServer((req, res) => void this.handle(req, res))
+    const o = options
+    this.tokenDigest = o.token === null ? null : createHash('sha256').update(o.token).digest()
+    const limits: ServerOptions = {
+      headersTimeout: o.headerTimeoutMs,
+      // Node's own bound on a whole request, behind the body's timer (readBody), which answers first.
+      requestTimeout: o.headerTimeoutMs + o.bodyTimeoutMs + 1000,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      // How often Node looks for a header timeout: its default (30 s) would make a 10 s limit up to 40.
+      connectionsCheckingInterval: Math.min(1000, o.headerTimeoutMs),
+    }
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res)
+    this.server = o.tls === null ? createServer(limits, handler) : createHttpsServer({ ...limits, cert: o.tls.cert, key: o.tls.key }, handler)
+    this.server.maxConnections = o.maxConnections
+    this.server.on('drop', () => {
+      // Counted, and logged once: under a flood, one line a refused connection would be a flood of its own.
+      if (this.metrics.connectionsDropped++ === 0) this.options.log({ level: 'warn', msg: 'a connection was refused: --max-connections are open; /metrics counts the others', max_connections: o.maxConnections })
+    })
     // A client that asks before sending a large body (Expect: 100-continue) is told 413 before it sends it.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       const declared = req.headers['content-length']
@@ -77,7 +130,6 @@ export class DedupHttpServer {
       if (declared === undefined || Number(declared) <= this.options.maxBodyBytes) res.writeContinue()
       void this.handle(req, res)
     })
-    this.server.keepAliveTimeout = 30_000
   }
 
   listen(): Promise<AddressInfo> {
@@ -117,7 +169,8 @@ export class DedupHttpServer {
       else if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) {
         res.setHeader('allow', method)
         status = this.send(res, 405, { error: `${path} takes ${method}, not ${req.method}` })
-      } else if (path === '/health') status = this.send(res, 200, { status: 'ok' })
+      } else if (this.tokenDigest !== null && !OPEN_PATHS.has(path) && !this.authorized(req)) status = this.unauthorized(req, res)
+      else if (path === '/health') status = this.send(res, 200, { status: 'ok' })
       else if (path === '/ready') status = await this.ready(res)
       else if (path === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
@@ -149,9 +202,13 @@ export class DedupHttpServer {
     let body: Buffer
     this.receiving.add(req)
     try {
-      body = await readBody(req, max)
+      body = await readBody(req, max, this.options.bodyTimeoutMs)
     } catch (e) {
       if (e instanceof BodyTooLarge) return this.tooLarge(req, res, max)
+      if (e instanceof BodyTimedOut) {
+        this.metrics.bodyTimeouts++
+        return this.answerAndClose(req, res, 408, `the body did not arrive within --body-timeout (${this.options.bodyTimeoutMs} ms)`)
+      }
       throw e
     } finally {
       this.receiving.delete(req)
@@ -222,10 +279,31 @@ export class DedupHttpServer {
 
   /** 413 without reading the rest: the connection is closed after the answer. */
   private tooLarge(req: IncomingMessage, res: ServerResponse, max: number): number {
+    return this.answerAndClose(req, res, 413, `body larger than --max-body (${max} bytes)`)
+  }
+
+  /** An answer to a request whose body is not read (or not all of it): the connection is closed after it. */
+  private answerAndClose(req: IncomingMessage, res: ServerResponse, status: number, error: string): number {
     res.setHeader('connection', 'close')
-    const status = this.send(res, 413, { error: `body larger than --max-body (${max} bytes)` })
+    this.send(res, status, { error })
     res.on('finish', () => req.socket.destroy())
     return status
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization
+    if (header === undefined || !/^bearer /i.test(header)) return false
+    const given = createHash('sha256').update(header.slice(7).trim()).digest()
+    return timingSafeEqual(given, this.tokenDigest!)
+  }
+
+  /** 401 before any body is read; the body is not wanted, so the connection closes after the answer. */
+  private unauthorized(req: IncomingMessage, res: ServerResponse): number {
+    this.metrics.unauthorized++
+    res.setHeader('www-authenticate', 'Bearer realm="kion-dedup"')
+    const error = req.headers.authorization === undefined ? 'this server asks for a token: Authorization: Bearer <token>' : 'wrong token'
+    if (req.method === 'GET' || req.method === 'HEAD') return this.send(res, 401, { error })
+    return this.answerAndClose(req, res, 401, error)
   }
 
   private async ready(res: ServerResponse): Promise<number> {

@@ -11,6 +11,12 @@ export class ServeMetrics {
   heldElsewhere = 0
   /** Requests whose client went away before its body was in (not answered, not an error of ours). */
   clientAborts = 0
+  /** Requests without the token, or with another one (401). */
+  unauthorized = 0
+  /** Requests whose body did not arrive within --body-timeout (408). */
+  bodyTimeouts = 0
+  /** Connections closed on arrival: --max-connections were open. */
+  connectionsDropped = 0
   private readonly latencyCounts = new Float64Array(LATENCY_BUCKETS_S.length + 1)
   private latencySum = 0
   private latencyCount = 0
@@ -47,6 +53,9 @@ export class ServeMetrics {
     if (st !== null && st.bytes !== null) out.push('# HELP kion_store_bytes Bytes the store holds.', '# TYPE kion_store_bytes gauge', `kion_store_bytes{backend="${store.name}"} ${st.bytes}`)
     out.push('# HELP kion_reserved_elsewhere_total Requests answered 503 while another process held some of their events reserved.', '# TYPE kion_reserved_elsewhere_total counter', `kion_reserved_elsewhere_total ${this.heldElsewhere}`)
     out.push('# HELP kion_client_aborts_total Requests whose client went away before sending its whole body.', '# TYPE kion_client_aborts_total counter', `kion_client_aborts_total ${this.clientAborts}`)
+    out.push('# HELP kion_unauthorized_total Requests answered 401: no token, or a wrong one.', '# TYPE kion_unauthorized_total counter', `kion_unauthorized_total ${this.unauthorized}`)
+    out.push('# HELP kion_body_timeouts_total Requests answered 408: the body did not arrive within --body-timeout.', '# TYPE kion_body_timeouts_total counter', `kion_body_timeouts_total ${this.bodyTimeouts}`)
+    out.push('# HELP kion_connections_dropped_total Connections closed on arrival because --max-connections were open.', '# TYPE kion_connections_dropped_total counter', `kion_connections_dropped_total ${this.connectionsDropped}`)
     out.push('# HELP kion_backend_errors_total Requests the backend (store, or Kafka) failed (answered 503).', '# TYPE kion_backend_errors_total counter', `kion_backend_errors_total ${this.backendErrors}`)
     return out.join('\n') + '\n'
   }

@@ -14,8 +14,9 @@ export interface Served {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-export async function serve(args: string[] = [], out = join(tempDir(), 'unique.ndjson')): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+/** `env`: the child's environment (default: this process's); `scheme`: https for a serve given --tls-cert. */
+export async function serve(args: string[] = [], out = join(tempDir(), 'unique.ndjson'), { env = process.env, scheme = 'http' }: { env?: NodeJS.ProcessEnv; scheme?: 'http' | 'https' } = {}): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--out', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
   let log = ''
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
   const port = await new Promise<number>((resolve, reject) => {
@@ -27,7 +28,7 @@ export async function serve(args: string[] = [], out = join(tempDir(), 'unique.n
     void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${log}`)))
   })
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     out,
     child,
     log: () => log,
