@@ -16,7 +16,7 @@ before(async () => void (await cluster.start()))
 after(() => cluster.dispose())
 
 function options(layout: RedisLayoutName, windowMs: number): OpenRedisOptions {
-  return { url: cluster.url, cluster: true, layout, prefix: `c${++prefixes}:`, windowMs, clock: 'event', buckets: 8, sets: 4096, retryMs: 2000, keyDescription: 'test' }
+  return { url: cluster.url, cluster: true, layout, prefix: `c${++prefixes}:`, windowMs, clock: 'event', buckets: 8, sets: 4096, retryMs: 30_000, keyDescription: 'test' }
 }
 
 for (const layout of ['compact', 'simple'] as const) {

@@ -35,7 +35,9 @@ function options(layout: RedisLayoutName, windowMs: number, more: Partial<OpenRe
     clock: 'event',
     buckets: 8,
     sets: 64,
-    retryMs: 2000,
+    // Far above any command's time on a loaded machine (a 50,000-key batch): these tests are not
+    // about an unavailable Redis; those that are give their own.
+    retryMs: 30_000,
     keyDescription: 'test',
     ...more,
   }
@@ -162,17 +164,26 @@ test('a stalled Redis: batches queued behind a failed one are claimed by its tok
   const T = Date.now()
   // Loads the script: a first EVALSHA would find none, and its EVAL fallback never be sent once timed out.
   await checkKeys(store, ['warm-up'], T)
-  // Redis busy for 1.5 s: the first batch times out, the ones already sent behind it run afterwards.
-  const stall = new Redis(server.port, '127.0.0.1')
-  void stall.call('DEBUG', ['SLEEP', '1.5']).finally(() => stall.disconnect())
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // Redis stopped (SIGSTOP) until the first batch has timed out: the ones sent behind it stay in
+  // its socket and run once it goes on. No sleeps: the stop is in place before anything is sent.
+  server.pause()
   const batches = Array.from({ length: 20 }, (_, b) => Array.from({ length: 5 }, (_, i) => `stall-${b}-${i}`))
-  const results = await Promise.allSettled(batches.map((keys) => checkKeys(store, keys, T)))
+  let results: PromiseSettledResult<number[]>[]
+  try {
+    results = await Promise.allSettled(batches.map((keys) => checkKeys(store, keys, T)))
+  } finally {
+    server.resume()
+  }
   const first = results[0]
   assert.equal(first.status, 'rejected')
   const token = (first as PromiseRejectedResult).reason.resumeToken as string
   assert.match(token, /:2$/)
-  await new Promise((resolve) => setTimeout(resolve, 1500))
+  // Two round trips on another connection: by the second, Redis has read and run what waited in
+  // the store's socket (it serves every ready connection each turn of its loop).
+  const probe = new Redis(server.port, '127.0.0.1')
+  await probe.ping()
+  await probe.ping()
+  probe.disconnect()
   await store.close()
   const resumed = await openRedisStore({ ...opts, retryMs: 2000, resume: token })
   // Every key is delivered once: claimed where a queued batch remembered it, new where none reached Redis.
