@@ -346,3 +346,78 @@ test('a bare kion-dedup on a terminal says it reads stdin (on stderr, only on a 
   const piped = cli(['-'], '')
   assert.doesNotMatch(piped.stderr, /reading events from stdin/)
 })
+
+test('a JSON array cut short, in a file or on stdin: each element read once, the cut one rejected once, exit 1 naming where (issue 15, item 6)', () => {
+  const full = readFileSync(join(FIXTURES, 'events.json'))
+  // One element a line: the k-th element (1-based) is line k + 1, ending with ',' but the last.
+  const lineStarts = [0]
+  for (let i = full.indexOf(10); i >= 0; i = full.indexOf(10, i + 1)) lineStarts.push(i + 1)
+  const element = (k: number) => ({ start: lineStarts[k], end: lineStarts[k + 1] - 1 - (full[lineStarts[k + 1] - 2] === 0x2c ? 1 : 0) })
+  const inside = (k: number, text: string) => full.indexOf(text, element(k).start) + text.length
+  const cuts: Array<[string, number]> = [
+    ['the issue: head -c 500000', 500000],
+    ['mid-string', inside(7, '"event_name":"a')],
+    ['mid-number', inside(9, '"event_receive_timestamp":174')],
+    ['after a comma', element(12).end + 1],
+    ['after the last element, no ]', element(200).end],
+    ['before the first element', 2],
+  ]
+  const dir = tempDir()
+  for (const [what, cut] of cuts) {
+    const bytes = full.subarray(0, cut)
+    // What came whole before the cut, as a well-formed array: the events the cut run must deliver.
+    let whole = 0
+    while (whole < 200 && element(whole + 1).end <= cut) whole++
+    const cutInside = whole < 200 && element(whole + 1).start < cut
+    const closed = whole === 0 ? Buffer.from('[]') : Buffer.concat([full.subarray(0, element(whole).end), Buffer.from('\n]\n')])
+    const reference = cli(['-', '--stats-json', join(dir, 'ref.json')], closed)
+    assert.equal(reference.status, 0, reference.stderr)
+    const ref = JSON.parse(readFileSync(join(dir, 'ref.json'), 'utf8')) as { read: number; unique: number; duplicate: number; rejected: number }
+    assert.equal(ref.read, whole)
+    const file = join(dir, 't.json')
+    writeFileSync(file, bytes)
+    for (const [name, args, input] of [[file, [file], undefined], ['-', ['-'], bytes]] as const) {
+      const stats = join(dir, 'stats.json')
+      const rejects = join(dir, 'rejects.ndjson')
+      const r = cli([...args, '--stats-json', stats, '--rejects', rejects], input)
+      const at = `${what}, ${name === '-' ? 'stdin' : 'file'}`
+      assert.equal(r.status, 1, `${at}: ${r.stderr}`)
+      assert.deepEqual(r.lines, reference.lines, `${at}: the whole elements' events are delivered`)
+      const s = JSON.parse(readFileSync(stats, 'utf8')) as { read: number; unique: number; duplicate: number; rejected: number; stopped: string }
+      assert.deepEqual([s.read, s.unique, s.duplicate, s.rejected], [ref.read + (cutInside ? 1 : 0), ref.unique, ref.duplicate, cutInside ? 1 : 0], at)
+      assert.equal(s.read, s.unique + s.duplicate + s.rejected, at)
+      const where = cutInside ? `inside element ${whole + 1}` : whole === 0 ? 'before its first element' : cut > element(whole).end ? `after the ',' following element ${whole}` : `after element ${whole}`
+      const error = `${name}: byte ${cut}: input ended inside an array, ${where} (missing ']')`
+      assert.equal(s.stopped, `error: ${error}`, at)
+      assert.ok(r.stderr.includes(`kion-dedup: ${error}\n`), `${at}: ${r.stderr}`)
+      const records = existsSync(rejects) ? readFileSync(rejects, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) : []
+      if (!cutInside) {
+        assert.equal(records.length, 0, at)
+        continue
+      }
+      const begin = element(whole + 1).start
+      assert.equal(records.length, 1, at)
+      assert.deepEqual([records[0].index, records[0].offset, records[0].error_offset, records[0].input], [whole + 1, begin, cut, bytes.subarray(begin).toString()], at)
+      assert.match(String(records[0].reason), /^invalid JSON: the input ends inside this element \(cut short\)/, at)
+      assert.ok(r.stderr.includes(`rejected  ${name} [element ${whole + 1}, byte ${begin}] event #${whole + 1}: invalid JSON: the input ends inside this element (cut short)`), `${at}: ${r.stderr}`)
+    }
+  }
+})
+
+test('an over-nested element in the middle or at the end of a JSON array is one reject; the elements after it are delivered (issue 15, item 6)', () => {
+  const deep = `{"client_id":"c","d":${'['.repeat(600)}"],{"${']'.repeat(600)}}`
+  for (const [what, elements] of [
+    ['middle', [GOOD('1'), deep, GOOD('2'), GOOD('3')]],
+    ['end', [GOOD('1'), GOOD('2'), deep]],
+  ] as const) {
+    const input = `[\n${elements.join(',\n')}\n]\n`
+    for (const threads of ['0', '2']) {
+      const r = cli(['-', '--threads', threads], input)
+      assert.equal(r.status, 0, r.stderr)
+      assert.deepEqual(r.lines, elements.filter((e) => e !== deep), what)
+      assert.match(r.stderr, new RegExp(`read ${elements.length}, unique ${elements.length - 1}, duplicate 0, rejected 1\\n`), what)
+      const index = elements.indexOf(deep) + 1
+      assert.match(r.stderr, new RegExp(`rejected  - \\[element ${index}, byte \\d+\\] event #${index}: invalid JSON: nesting deeper than 512`), what)
+    }
+  }
+})

@@ -259,3 +259,37 @@ test('a client that goes away mid-body is counted as a client abort, not a 500, 
     assert.equal(await s.stop(), 0)
   }
 })
+
+test('serve: /events with a JSON array cut short is a 400 naming where, nothing stored; an over-nested element is one reject at its index (issue 15, item 6)', async () => {
+  const ev = (r: number) => `{"client_id":"c","event_datetime":"2025-04-02 12:00:00","event_name":"e","product_id":"p","sid":"s","r":${r}}`
+  const s = await serve()
+  try {
+    const elements = [1, 2, 3, 4].map(ev)
+    const array = `[${elements.join(',')}]`
+    for (const cut of [array.length - 1, array.length - 5, array.indexOf(elements[3]), array.indexOf(elements[3]) - 1, 1]) {
+      const r = await post(`${s.url}/events`, array.slice(0, cut))
+      assert.equal(r.status, 400, `cut at ${cut}`)
+      assert.match(String(r.json.error), new RegExp(`^body: byte ${cut}: input ended inside an array, .*\\(missing '\\]'\\)$`), `cut at ${cut}`)
+    }
+    // Nothing of the cut bodies was taken: the same events whole are all unique.
+    const whole = await post(`${s.url}/events`, array)
+    assert.deepEqual([whole.json.unique, whole.json.duplicate, whole.json.rejected], [4, 0, 0])
+    const deep = `{"client_id":"c","d":${'['.repeat(600)}"],{"${']'.repeat(600)}}`
+    for (const [at, body] of [
+      [1, [ev(5), deep, ev(6), ev(7)]],
+      [2, [ev(8), ev(9), deep]],
+    ] as const) {
+      const r = await post(`${s.url}/events`, `[${body.join(',\n')}]`)
+      assert.equal(r.status, 200)
+      const results = r.json.results as Array<{ status: string; index?: number; code?: number; error?: string }>
+      assert.equal(results.length, body.length)
+      assert.deepEqual(results.map((x) => x.status), body.map((e) => (e === deep ? 'rejected' : 'unique')))
+      assert.deepEqual([results[at].index, results[at].code], [at, 400])
+      assert.match(String(results[at].error), /nesting deeper than 512/)
+    }
+    assert.equal(await s.stop(), 0)
+    assert.equal(outputLines(s.out).length, 4 + 3 + 2)
+  } finally {
+    s.child.kill('SIGKILL')
+  }
+})

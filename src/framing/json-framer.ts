@@ -29,6 +29,8 @@ export class JsonFramer implements Framer {
   private held: Buffer[] = []
   private heldBytes = 0
   private waitFor = 0
+  /** How the last element ran to the end of the input: cut short, or invalid with its end not found by brackets; null when it ended. */
+  private lastRanToEnd: 'cut' | 'unfound' | null = null
 
   /** @param scanner scans elements to find their ends; the handler keys from its spans (`prescanned`) */
   constructor(
@@ -91,11 +93,14 @@ export class JsonFramer implements Framer {
     }
     this.eof = true
     this.run()
-    if (this.state !== State.Top) {
-      const offset = this.base + this.pos
-      this.position.offset = offset
-      this.handler.reject(Buffer.alloc(0), 0, 0, this.state === State.WrapperClose ? "input ended inside the export object (missing '}')" : "input ended inside an array (missing ']')", offset)
-    }
+    if (this.state === State.Top) return
+    // The structure around the events is unfinished (a file cut short): an input error, like broken
+    // structure between elements, and not one more event. A last element cut short was rejected
+    // by run() as the one event it is.
+    if (this.state === State.WrapperClose) this.fail("input ended inside the export object (missing '}')", this.pos)
+    const n = this.position.index
+    const where = this.lastRanToEnd === 'cut' ? `inside element ${n}` : this.lastRanToEnd === 'unfound' ? `where the end of element ${n} (invalid JSON) was still not found` : this.state === State.ArrayElement ? `after the ',' following element ${n}` : n > 0 ? `after element ${n}` : 'before its first element'
+    this.fail(`input ended inside an array, ${where} (missing ']'${this.inWrapper ? " and the export object's '}'" : ''})`, this.pos)
   }
 
   private fail(message: string, at: number): never {
@@ -218,21 +223,33 @@ export class JsonFramer implements Framer {
       } else this.handler.span(b, start, this.pos, true)
       return true
     }
-    if (scanner.errorAtEnd && !this.eof) {
-      this.waitFor = Math.max(2 * (b.length - start), 64 * 1024)
-      return false
+    if (scanner.errorAtEnd) {
+      if (!this.eof) {
+        this.waitFor = Math.max(2 * (b.length - start), 64 * 1024)
+        return false
+      }
+      // Valid as far as it goes, and the input ends inside it (a file cut short): one event, rejected as such.
+      this.pos = b.length
+      this.lastRanToEnd = 'cut'
+      p.index++
+      p.offset = this.base + start
+      if (b.length - start > this.maxEventBytes) {
+        const head = b.subarray(start, start + 1024)
+        this.handler.reject(head, 0, head.length, `element longer than ${this.maxEventBytes} bytes (--max-event-bytes), and the input ends inside it; skipped (its first ${head.length} bytes are kept here)`, this.base + b.length)
+      } else this.handler.reject(b, start, b.length, 'invalid JSON: the input ends inside this element (cut short)', this.base + b.length)
+      return true
     }
     // Invalid JSON inside an element: find where the element ends by its brackets and strings alone; it is rejected when keyed, and the stream goes on.
     let end = skipBalanced(b, start)
     if (end < 0) {
       if (!this.eof) return false
       end = b.length
+      this.lastRanToEnd = 'unfound'
     }
     this.pos = end
     p.index++
     p.offset = this.base + start
     this.handler.span(b, start, end, false)
-    if (end === b.length && this.eof) this.state = State.Top
     return true
   }
 }
