@@ -1,5 +1,6 @@
 /** @module Synthetic events shaped like the seed's sample, with client retries mixed in, and the true unique count. */
 import { readFileSync } from 'node:fs'
+import { IsoTimes } from './iso-time.js'
 
 export type GenerateFormat = 'ndjson' | 'json' | 'export'
 
@@ -43,13 +44,6 @@ function digits(rand: () => number, n: number): string {
   return s
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString()
-}
-
-function receiveStr(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '') + String(Math.floor((ms * 7) % 1000)).padStart(3, '0')
-}
 
 /** JSON text of a string that needs no escaping (see Fields). */
 const quoted = (s: string) => `"${s}"`
@@ -236,10 +230,13 @@ export function* generate(opts: GenerateOptions): Generator<string, { unique: nu
     texts.length = 0
     if (last) write(opts.format === 'json' ? '\n]\n' : '\n]\n}\n')
   }
+  const times = new IsoTimes()
+  const iso = (ms: number) => times.iso(ms)
   const receivedAt = (ms: number) => ({
     dt_add: quoted(iso(ms)),
     event_receive_timestamp: String(Math.floor(ms / 1000)),
-    event_receive_dt_str: quoted(receiveStr(ms)),
+    // Microseconds: the ms and three more digits.
+    event_receive_dt_str: quoted(times.dateTime(ms, ' ') + String(Math.floor((ms * 7) % 1000)).padStart(3, '0')),
   })
   // The draws from rand, and their order, are those of the first version of this generator, so a
   // seed still gives the bytes it gave then (fixtures/ were made with it).
@@ -259,7 +256,7 @@ export function* generate(opts: GenerateOptions): Generator<string, { unique: nu
       const fields: Fields = {
         event_name: quoted(name),
         event_datetime: quoted(at),
-        event_datetime_str: quoted(iso(clock + 3 * 3600_000).replace('T', ' ').slice(0, 19)),
+        event_datetime_str: quoted(times.dateTime(clock + 3 * 3600_000, ' ').slice(0, 19)),
         event_date: quoted(at.slice(0, 10)),
         client_id: quoted(c.id),
         client_id_query: quoted(c.id),
