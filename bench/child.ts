@@ -11,6 +11,8 @@ export interface ChildRun {
   seconds: number
   /** Peak resident set of the child; null without GNU time. */
   peakRssBytes: number | null
+  /** User + system CPU of the child; null without GNU time. */
+  cpuSeconds: number | null
   stdout: string
   /** The child's stderr (kion-dedup's summary line is read from it). */
   stderr: string
@@ -30,7 +32,7 @@ let sequence = 0
  */
 export async function runTimed(argv: readonly string[], stdout: StdoutTarget): Promise<ChildRun> {
   const timeFile = join(tmpdir(), `kion-bench-time-${process.pid}-${sequence++}`)
-  const command = HAVE_GNU_TIME ? [GNU_TIME, '-f', '%e %M', '-o', timeFile, ...argv] : [...argv]
+  const command = HAVE_GNU_TIME ? [GNU_TIME, '-f', '%e %M %U %S', '-o', timeFile, ...argv] : [...argv]
   const outFd = stdout.kind === 'null' ? openSync('/dev/null', 'w') : stdout.kind === 'file' ? openSync(stdout.path, 'w') : null
   const started = process.hrtime.bigint()
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', outFd ?? 'pipe', 'pipe'] })
@@ -47,13 +49,14 @@ export async function runTimed(argv: readonly string[], stdout: StdoutTarget): P
     const stderr = Buffer.concat(err).toString('utf8')
     if (status !== 0) throw new ChildFailed(`${argv.join(' ')} exited with status ${status}\n${stderr.slice(-2000)}`)
     let peakRssBytes: number | null = null
+    let cpuSeconds: number | null = null
     if (HAVE_GNU_TIME) {
-      // The last line is "%e %M" (seconds, KiB); earlier lines would be GNU time's own notes.
-      const last = readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? ''
-      const kib = Number(last.split(' ')[1])
+      // The last line is "%e %M %U %S" (seconds, KiB, user and system seconds); earlier lines would be GNU time's own notes.
+      const [, kib, user, system] = (readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number)
       if (Number.isFinite(kib)) peakRssBytes = kib * 1024
+      if (Number.isFinite(user + system)) cpuSeconds = user + system
     }
-    return { seconds, peakRssBytes, stdout: Buffer.concat(out).toString('utf8'), stderr }
+    return { seconds, peakRssBytes, cpuSeconds, stdout: Buffer.concat(out).toString('utf8'), stderr }
   } finally {
     if (outFd !== null) closeSync(outFd)
     rmSync(timeFile, { force: true })

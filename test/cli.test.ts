@@ -215,6 +215,16 @@ test('generate: same seed, same bytes; the unique count it states is what dedup 
   }
 })
 
+test('generate: the committed fixtures are what their made_with command writes, byte for byte', () => {
+  // fixtures/expected.json: "kion-dedup generate --count 200 --dup-rate 0.25 --seed 7 --format ndjson|json|export"
+  for (const [format, file] of [['ndjson', 'events.ndjson'], ['json', 'events.json'], ['export', 'events.export.json']]) {
+    const r = cli(['generate', '--count', '200', '--dup-rate', '0.25', '--seed', '7', '--format', format])
+    assert.equal(r.status, 0, r.stderr)
+    assert.ok(r.stdout === readFileSync(join(FIXTURES, file), 'utf8'), `${file} differs from generate --format ${format}`)
+    assert.match(r.stderr, new RegExp(`unique ${expected.unique}, duplicates ${expected.duplicate}`))
+  }
+})
+
 test('generate into a reader that goes away ends cleanly', async () => {
   const child = cliAsync(['generate', '--count', '100000'])
   await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))

@@ -27,7 +27,7 @@ Examples:
   $ kion-dedup generate --count 1000 --format export > export.json`,
     )
     .action(async (opts: GenerateCliOptions) => {
-      const pieces = generate(opts)
+      const chunks = generate(opts)
       let closed = false
       const onError = () => (closed = true)
       io.stdout.on('error', onError)
@@ -37,7 +37,7 @@ Examples:
           io.stdout.off('error', onError)
           return done(EXIT.ok)
         }
-        const next = pieces.next()
+        const next = chunks.next()
         if (next.done) {
           const { unique, total } = next.value
           io.stderr.write(`generated ${total} events: unique ${unique}, duplicates ${total - unique}\n`)

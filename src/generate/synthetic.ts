@@ -1,5 +1,7 @@
 /** @module Synthetic events shaped like the seed's sample, with client retries mixed in, and the true unique count. */
-import { readFileSync } from 'node:fs'
+import { ByteChunks } from './byte-chunks.js'
+import { EventWriter, sampleMembers, type Fields } from './event-text.js'
+import { IsoTimes } from './iso-time.js'
 
 export type GenerateFormat = 'ndjson' | 'json' | 'export'
 
@@ -31,12 +33,6 @@ const OS = [
   ['webOS', 'LG', 'OLED55'],
 ]
 
-type Event = Record<string, unknown>
-
-function template(): Event {
-  return JSON.parse(readFileSync(new URL('../../../fixtures/sample-event.json', import.meta.url), 'utf8')) as Event
-}
-
 function hex(rand: () => number, n: number): string {
   let s = ''
   for (let i = 0; i < n; i++) s += '0123456789abcdef'[Math.floor(rand() * 16)]
@@ -49,142 +45,112 @@ function digits(rand: () => number, n: number): string {
   return s
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString()
+/** JSON text of a string that needs no escaping (see Fields). */
+const quoted = (s: string) => `"${s}"`
+
+/** What opens and closes each format, and what goes between events and after each. */
+const FRAMES: Record<GenerateFormat, { open: string; separator: string; terminator: string; close: string }> = {
+  ndjson: { open: '', separator: '', terminator: '\n', close: '' },
+  json: { open: '[\n', separator: ',\n', terminator: '', close: '\n]\n' },
+  export: { open: '{\n"SELECT * FROM product_events WHERE event_date = \'2025-04-02\'" : [\n', separator: ',\n', terminator: '', close: '\n]\n}\n' },
 }
 
-function receiveStr(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '') + String(Math.floor((ms * 7) % 1000)).padStart(3, '0')
-}
-
-/** A retry's text: same key fields, other receive-side fields, and sometimes another serialisation. */
-function serialise(e: Event, rand: () => number, variant: number): string {
-  if (variant === 0) return JSON.stringify(e)
-  if (variant === 1) {
-    // Other member order and spacing.
-    const keys = Object.keys(e)
-    for (let i = keys.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1))
-      ;[keys[i], keys[j]] = [keys[j], keys[i]]
-    }
-    return '{' + keys.map((k) => `${JSON.stringify(k)}: ${JSON.stringify(e[k])}`).join(', ') + '}'
+/** A random order of `n` indices (Fisher–Yates, from the end). */
+function shuffled(n: number, rand: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    ;[order[i], order[j]] = [order[j], order[i]]
   }
-  // Escapes: '/' as '\/', and a key-field letter as a \u escape.
-  return JSON.stringify(e)
-    .replace(/\//g, '\\/')
-    .replace(/"event_name":"([a-z])/, (_m, c: string) => `"event_name":"\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-}
-
-/** Turns one compact event into the export shape: tabs, `"key" : value`, escaped slashes. */
-function exportText(e: Event, indent: string, rawR: string | null): string {
-  const members = Object.keys(e).map((k) => `${indent}\t${JSON.stringify(k)} : ${k === 'r' && rawR !== null ? rawR : JSON.stringify(e[k]).replace(/\//g, '\\/')}`)
-  return `${indent}{\n${members.join(',\n')}\n${indent}}`
+  return order
 }
 
 /**
- * Yields the text of `count` events (uniques and retries); returns the number of unique
- * events. A retry repeats one of the last 1,000 unique events. About 5 % of events carry `r`
+ * Yields the bytes of `count` events (uniques and retries), in chunks of about 1 MiB so that a
+ * consumer can wait for each to drain; returns the number of unique events. A retry repeats one
+ * of the last 1,000 unique events, in the same spelling, in another member order, or with escapes
+ * (not in the export format, whose events all have its one shape). About 5 % of events carry `r`
  * as a JSON number; some of their retries spell it another way (`…0e-1`).
  */
-export function* generate(opts: GenerateOptions): Generator<string, { unique: number; total: number }> {
-  // Text is handed out in pieces of about 1 MiB, so a consumer can wait for its output to drain.
-  const pending: string[] = []
-  let pendingBytes = 0
-  const write = (text: string) => {
-    pending.push(text)
-    pendingBytes += text.length
-  }
+export function* generate(opts: GenerateOptions): Generator<Buffer, { unique: number; total: number }> {
+  const out = new ByteChunks()
+  const writer = new EventWriter(sampleMembers(), out)
+  const frame = FRAMES[opts.format]
+  /** An event in the format's plain spelling. */
+  const writePlain = (fields: Fields) => (opts.format === 'export' ? writer.exported(fields) : writer.compact(fields))
   const rand = prng(opts.seed)
-  const base = template()
   const clients = Array.from({ length: Math.max(1, Math.floor(opts.count / 20)) }, () => ({ id: hex(rand, 16), sid: digits(rand, 19), os: OS[Math.floor(rand() * OS.length)] }))
   const products = Array.from({ length: 200 }, () => `${hex(rand, 8)}-${hex(rand, 4)}-4${hex(rand, 3)}-a${hex(rand, 3)}-${hex(rand, 12)}`)
-  const recent: Array<{ event: Event; numericR: boolean }> = []
+  /** `r`: the digits alone; `numericR`: whether r is written as a JSON number rather than a string. */
+  const recent: Array<{ fields: Fields; r: string; numericR: boolean }> = []
   let clock = Date.UTC(2025, 3, 2, 9, 0, 0)
   let unique = 0
-  const texts: string[] = []
-  /** `rawR`: the r member's JSON text when it is a number (kept as written, never through a double). */
-  const emit = (text: string, e: Event, rawR: string | null = null) => {
-    if (opts.format === 'ndjson') write(text + '\n')
-    else if (opts.format === 'json') texts.push(text)
-    else texts.push(exportText(e, '\t', rawR))
-    if (texts.length >= 1000) flush(false)
-  }
-  let first = true
-  const flush = (last: boolean) => {
-    if (opts.format === 'ndjson') return
-    if (first) write(opts.format === 'json' ? '[\n' : '{\n"SELECT * FROM product_events WHERE event_date = \'2025-04-02\'" : [\n')
-    if (texts.length) write((first ? '' : ',\n') + texts.join(',\n'))
-    first = false
-    texts.length = 0
-    if (last) write(opts.format === 'json' ? '\n]\n' : '\n]\n}\n')
-  }
+  const times = new IsoTimes()
+  const iso = (ms: number) => times.iso(ms)
+  const receivedAt = (ms: number) => ({
+    dt_add: quoted(iso(ms)),
+    event_receive_timestamp: String(Math.floor(ms / 1000)),
+    // Microseconds: the ms and three more digits.
+    event_receive_dt_str: quoted(times.dateTime(ms, ' ') + String(Math.floor((ms * 7) % 1000)).padStart(3, '0')),
+  })
+  out.text(frame.open)
+  // The draws from rand, and their order, are those of the first version of this generator, so a
+  // seed still gives the bytes it gave then (fixtures/ were made with it).
   for (let n = 0; n < opts.count; n++) {
+    if (n > 0) out.text(frame.separator)
     clock += Math.floor(rand() * 2000)
     const retry = recent.length > 0 && rand() < opts.dupRate
     if (!retry) {
       const c = clients[Math.floor(rand() * clients.length)]
       const numericR = rand() < 0.05
       const name = EVENT_NAMES[Math.floor(rand() * EVENT_NAMES.length)]
-      const e: Event = {
-        ...base,
-        event_name: name,
-        event_datetime: iso(clock),
-        event_datetime_str: iso(clock + 3 * 3600_000).replace('T', ' ').slice(0, 19),
-        event_date: iso(clock).slice(0, 10),
-        client_id: c.id,
-        client_id_query: c.id,
-        sid: c.sid,
-        r: numericR ? Number.MAX_SAFE_INTEGER : digits(rand, 19),
-        product_id: products[Math.floor(rand() * products.length)],
-        os: c.os[0],
-        mnf: c.os[1],
-        mdl: c.os[2],
-        price: name === 'purchase' ? 199 + Math.floor(rand() * 500) : 0,
-        dt_add: iso(clock + 5000),
-        event_receive_timestamp: Math.floor((clock + 5000) / 1000),
-        event_receive_dt_str: receiveStr(clock + 5000),
-        inserted_dt: iso(clock + 9000),
+      const stringR = numericR ? '' : digits(rand, 19)
+      const product = products[Math.floor(rand() * products.length)]
+      const price = name === 'purchase' ? 199 + Math.floor(rand() * 500) : 0
+      // A 19-digit r as a JSON number is beyond doubles: it only ever exists as text here.
+      const r = numericR ? digits(rand, 19) : stringR
+      const at = iso(clock)
+      const fields: Fields = {
+        event_name: quoted(name),
+        event_datetime: quoted(at),
+        event_datetime_str: quoted(times.dateTime(clock + 3 * 3600_000, ' ').slice(0, 19)),
+        event_date: quoted(at.slice(0, 10)),
+        client_id: quoted(c.id),
+        client_id_query: quoted(c.id),
+        sid: quoted(c.sid),
+        r: numericR ? r : quoted(r),
+        product_id: quoted(product),
+        os: quoted(c.os[0]),
+        mnf: quoted(c.os[1]),
+        mdl: quoted(c.os[2]),
+        price: String(price),
+        ...receivedAt(clock + 5000),
+        inserted_dt: quoted(iso(clock + 9000)),
       }
       unique++
-      let text = JSON.stringify(e)
-      if (numericR) {
-        // A 19-digit r as a JSON number: beyond doubles, so it is spliced in as text.
-        const r = digits(rand, 19)
-        e.r = r
-        text = text.replace(`"r":${Number.MAX_SAFE_INTEGER}`, `"r":${r}`)
-      }
-      recent.push({ event: e, numericR })
+      recent.push({ fields, r, numericR })
       if (recent.length > 1000) recent.shift()
-      emit(text, e, numericR ? (e.r as string) : null)
+      writePlain(fields)
     } else {
       const orig = recent[Math.floor(rand() * recent.length)]
       const lag = 1000 + Math.floor(rand() * 600_000)
-      const e: Event = {
-        ...orig.event,
-        dt_add: iso(clock + lag),
-        event_receive_timestamp: Math.floor((clock + lag) / 1000),
-        event_receive_dt_str: receiveStr(clock + lag),
-        inserted_dt: iso(clock + lag + 4000),
-      }
-      let text: string
+      const fields: Fields = { ...orig.fields, ...receivedAt(clock + lag), inserted_dt: quoted(iso(clock + lag + 4000)) }
       if (orig.numericR) {
-        const r = e.r as string
-        e.r = Number.MAX_SAFE_INTEGER
-        const spelled = rand() < 0.5 ? r : `${r}0e-1`
-        text = JSON.stringify(e).replace(`"r":${Number.MAX_SAFE_INTEGER}`, `"r":${spelled}`)
-        e.r = r
-        emit(text, e, spelled)
+        fields.r = rand() < 0.5 ? orig.r : `${orig.r}0e-1`
+        writePlain(fields)
       } else {
-        emit(serialise(e, rand, Math.floor(rand() * 3)), e)
+        const variant = Math.floor(rand() * 3)
+        // Drawn in the export format too, which writes no variant: every format draws the same numbers, so holds the same events.
+        const order = variant === 1 ? shuffled(writer.memberCount, rand) : null
+        if (opts.format === 'export' || variant === 0) writePlain(fields)
+        else if (order !== null) writer.reordered(fields, order)
+        else writer.escaped(fields)
       }
     }
-    if (pendingBytes >= 1 << 20) {
-      yield pending.join('')
-      pending.length = 0
-      pendingBytes = 0
-    }
+    out.text(frame.terminator)
+    yield* out.takeFull()
   }
-  flush(true)
-  if (pending.length > 0) yield pending.join('')
+  out.text(frame.close)
+  yield* out.end()
   return { unique, total: opts.count }
 }
