@@ -60,6 +60,20 @@ test('with a token, every request but GET /health must bring it as a Bearer toke
   }
 })
 
+test('with a token, a client that asks before sending its body (Expect: 100-continue) is told 401, not to go on', async () => {
+  const s = await serve([], undefined, { env: { ...process.env, KION_DEDUP_TOKEN: TOKEN } })
+  try {
+    const socket = await connected(Number(new URL(s.url).port))
+    const got = untilClosed(socket)
+    socket.write('POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n')
+    const answer = await got
+    assert.match(answer, /^HTTP\/1\.1 401 /)
+    assert.ok(!answer.includes('100 Continue'), answer)
+  } finally {
+    await s.stop()
+  }
+})
+
 test('--token-file: the token from a file (its last newline not part of it); a short or unreadable token is refused before listening', async () => {
   const dir = tempDir()
   const file = join(dir, 'token')

@@ -127,7 +127,9 @@ export class DedupHttpServer {
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       const declared = req.headers['content-length']
       // A chunked body (no length) is let in and counted as it comes.
-      if (declared === undefined || Number(declared) <= this.options.maxBodyBytes) res.writeContinue()
+      // Nor is a body asked for that will be refused for want of the token.
+      const admitted = this.tokenDigest === null || OPEN_PATHS.has((req.url ?? '/').split('?')[0]) || this.authorized(req)
+      if (admitted && (declared === undefined || Number(declared) <= this.options.maxBodyBytes)) res.writeContinue()
       void this.handle(req, res)
     })
   }
