@@ -346,6 +346,21 @@ test('a full disk (ENOSPC, /dev/full) names the output it could not write: -o FI
   }
 })
 
+test('generate into a full disk fails naming stdout (it ended 0 without a word); a reader that goes away is a normal end', () => {
+  const full = openSync('/dev/full', 'w')
+  try {
+    const r = spawnSync(process.execPath, [BIN, 'generate', '--count', '1000'], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' })
+    assert.equal(r.status, 1)
+    assert.match(r.stderr, /^kion-dedup: stdout: ENOSPC: no space left on device/m)
+    assert.doesNotMatch(r.stderr, /generated 1000 events/)
+  } finally {
+    closeSync(full)
+  }
+  // `| head -c 100`: the shell closes the pipe after 100 bytes; generate stops there with 0.
+  const head = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN}" generate --count 100000 | head -c 100 > /dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' })
+  assert.equal(head.stdout.trim(), '0', head.stderr)
+})
+
 test('a bare kion-dedup on a terminal says it reads stdin (on stderr, only on a TTY: never into a pipe) (issue 15, item 4)', () => {
   const script = join(FIXTURES, '..', 'test', 'support', 'pty-run.py')
   const r = spawnSync('python3', [script, 'reading events from stdin', process.execPath, BIN], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 240_000 })

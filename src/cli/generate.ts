@@ -28,37 +28,62 @@ Examples:
     )
     .action(async (opts: GenerateCliOptions) => {
       const chunks = generate(opts)
-      let closed = false
-      const onError = () => (closed = true)
-      io.stdout.on('error', onError)
-      for (;;) {
-        if (closed) {
-          // The reader went away (`| head`): a normal end for a producer.
-          io.stdout.off('error', onError)
-          return done(EXIT.ok)
-        }
-        const next = chunks.next()
-        if (next.done) {
-          const { unique, total } = next.value
-          io.stderr.write(`generated ${total} events: unique ${unique}, duplicates ${total - unique}\n`)
-          break
-        }
-        // Wait for a slow reader instead of buffering the whole output in memory.
-        if (!io.stdout.write(next.value)) {
-          await new Promise<void>((resolve) => {
-            const wake = () => {
-              io.stdout.off('drain', wake)
-              io.stdout.off('close', wake)
-              io.stdout.off('error', wake)
-              resolve()
-            }
-            io.stdout.on('drain', wake)
-            io.stdout.on('close', wake)
-            io.stdout.on('error', wake)
-          })
-        }
+      let ended: IteratorReturnResult<{ unique: number; total: number }>
+      try {
+        ended = await writeToStream(chunks, io.stdout)
+      } catch (e) {
+        // The reader went away (`| head`): a normal end for a producer. Anything else is a failure.
+        if (e instanceof ReaderGone) return done(EXIT.ok)
+        io.stderr.write(`kion-dedup: stdout: ${e instanceof Error ? e.message : String(e)}\n`)
+        return done(EXIT.failure)
       }
-      io.stdout.off('error', onError)
+      const { unique, total } = ended.value
+      io.stderr.write(`generated ${total} events: unique ${unique}, duplicates ${total - unique}\n`)
       done(EXIT.ok)
     })
+}
+
+type Chunks = Generator<Buffer, { unique: number; total: number }>
+
+class ReaderGone extends Error {}
+
+/** Through the stream, waiting for a slow reader instead of buffering the whole output in memory. */
+async function writeToStream(chunks: Chunks, stdout: CliIo['stdout']): Promise<IteratorReturnResult<{ unique: number; total: number }>> {
+  let failure: NodeJS.ErrnoException | null = null
+  const onError = (e: NodeJS.ErrnoException) => (failure ??= e)
+  stdout.on('error', onError)
+  const failed = () => {
+    const e = failure as NodeJS.ErrnoException | null
+    if (e === null) return null
+    return e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' ? new ReaderGone() : e
+  }
+  try {
+    for (;;) {
+      const error = failed()
+      if (error !== null) throw error
+      const next = chunks.next()
+      if (next.done === true) {
+        // The last chunk's write may fail too (a full disk): wait for its outcome.
+        await new Promise<void>((resolve) => stdout.write('', () => resolve()))
+        const last = failed()
+        if (last !== null) throw last
+        return next
+      }
+      if (!stdout.write(next.value)) {
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            stdout.off('drain', wake)
+            stdout.off('close', wake)
+            stdout.off('error', wake)
+            resolve()
+          }
+          stdout.on('drain', wake)
+          stdout.on('close', wake)
+          stdout.on('error', wake)
+        })
+      }
+    }
+  } finally {
+    stdout.off('error', onError)
+  }
 }
