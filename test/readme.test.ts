@@ -1,4 +1,4 @@
-/** README's option tables and --help must not drift apart: one table per command, under its heading. */
+/** The option tables and --help must not drift apart: one table per command, under its heading (the main command's in README, the others' in docs/options.md). */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { cli, ROOT } from './helpers.js'
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+const optionsDoc = readFileSync(join(ROOT, 'docs', 'options.md'), 'utf8')
 
 /** The long options `kion-dedup <command> --help` lists: lines of its Options section that start with one. */
 function optionsFromHelp(command: string): string[] {
@@ -17,12 +18,13 @@ function optionsFromHelp(command: string): string[] {
   return [...options.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z-]*)/gm)].map((m) => m[1]).filter((o) => o !== '--help' && o !== '--version')
 }
 
-/** The options of the table under `### \`kion-dedup <command>\`` (the main command: `[files...]`), up to the next heading. */
+/** The options of the table under `### \`kion-dedup <command>\`` (the main command: `[files...]`, in README; the others in docs/options.md), up to the next heading. */
 function optionsFromReadme(command: string): string[] {
   const heading = `### \`kion-dedup ${command === '' ? '[files...]' : command}\``
-  const start = readme.indexOf(`\n${heading}\n`)
-  assert.ok(start >= 0, `README has no heading ${heading}`)
-  const rest = readme.slice(start + heading.length + 2)
+  const doc = command === '' ? readme : optionsDoc
+  const start = doc.indexOf(`\n${heading}\n`)
+  assert.ok(start >= 0, `${command === '' ? 'README' : 'docs/options.md'} has no heading ${heading}`)
+  const rest = doc.slice(start + heading.length + 2)
   const next = rest.search(/^#{1,3} /m)
   const section = next < 0 ? rest : rest.slice(0, next)
   assert.ok(section.includes('| option | default | meaning |'), `no option table under ${heading}`)
@@ -30,7 +32,7 @@ function optionsFromReadme(command: string): string[] {
 }
 
 for (const command of ['', 'serve', 'consume', 'replay', 'generate']) {
-  test(`README's table for \`kion-dedup ${command || '[files...]'}\` names exactly the options its --help lists`, () => {
+  test(`the table for \`kion-dedup ${command || '[files...]'}\` names exactly the options its --help lists`, () => {
     const fromHelp = optionsFromHelp(command)
     const fromReadme = optionsFromReadme(command)
     assert.ok(fromHelp.length >= 3, `too few options parsed from ${command || 'main'} --help`)
