@@ -28,6 +28,14 @@ function untilClosed(socket: Socket): Promise<string> {
   return new Promise((resolve) => socket.on('close', () => resolve(got)))
 }
 
+/** Sends `text` on a raw connection to the server at `url` and resolves with all it answers until it closes the connection. */
+async function exchange(url: string, text: string): Promise<string> {
+  const socket = await connected(Number(new URL(url).port))
+  const got = untilClosed(socket)
+  socket.write(text)
+  return got
+}
+
 function connected(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => resolve(socket))
@@ -63,10 +71,7 @@ test('with a token, every request but GET /health must bring it as a Bearer toke
 test('with a token, a client that asks before sending its body (Expect: 100-continue) is told 401, not to go on', async () => {
   const s = await serve([], undefined, { env: { ...process.env, KION_DEDUP_TOKEN: TOKEN } })
   try {
-    const socket = await connected(Number(new URL(s.url).port))
-    const got = untilClosed(socket)
-    socket.write('POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n')
-    const answer = await got
+    const answer = await exchange(s.url, 'POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n')
     assert.match(answer, /^HTTP\/1\.1 401 /)
     assert.ok(!answer.includes('100 Continue'), answer)
   } finally {
@@ -153,10 +158,7 @@ test('bound beyond loopback: a warning without a token, another with a token but
 test('--body-timeout: a body that stalls is answered 408 and its connection closed, counted in /metrics; under a second is refused', async () => {
   const s = await serve(['--body-timeout', '1s'])
   try {
-    const socket = await connected(Number(new URL(s.url).port))
-    const got = untilClosed(socket)
-    socket.write('POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"client_id"')
-    assert.match(await got, /^HTTP\/1\.1 408 [\s\S]*did not arrive within --body-timeout \(1000 ms\)/)
+    assert.match(await exchange(s.url, 'POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"client_id"'), /^HTTP\/1\.1 408 [\s\S]*did not arrive within --body-timeout \(1000 ms\)/)
     assert.match((await call(`${s.url}/metrics`)).text, /^kion_body_timeouts_total 1$/m)
   } finally {
     await s.stop()
@@ -169,10 +171,7 @@ test('--body-timeout: a body that stalls is answered 408 and its connection clos
 test('--header-timeout: a client that never finishes its headers is cut off', async () => {
   const s = await serve(['--header-timeout', '1s'])
   try {
-    const socket = await connected(Number(new URL(s.url).port))
-    const got = untilClosed(socket)
-    socket.write('POST /event HTTP/1.1\r\nHost: x\r\n')
-    assert.match(await got, /^HTTP\/1\.1 408/)
+    assert.match(await exchange(s.url, 'POST /event HTTP/1.1\r\nHost: x\r\n'), /^HTTP\/1\.1 408/)
   } finally {
     await s.stop()
   }
