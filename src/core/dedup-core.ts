@@ -110,7 +110,19 @@ export class DedupCore {
    * between them; every work is released at the end, whatever happens.
    */
   async forEachSlice(body: Buffer, single: boolean, each: (work: Work) => Promise<void>): Promise<void> {
-    const works = await this.collectSlices(body, single)
+    if (single) {
+      // One event: one work, and none of the slicing's bookkeeping on the busiest path (POST /event).
+      const work = this.acquire()
+      try {
+        this.collect(work, body, true)
+        this.key(work)
+        await each(work)
+      } finally {
+        this.release(work)
+      }
+      return
+    }
+    const works = await this.collectSlices(body, false)
     try {
       for (let i = 0; i < works.length; i++) {
         if (i > 0) await nextTurn()
