@@ -87,6 +87,11 @@ function readBody(req: IncomingMessage, max: number, timeoutMs: number): Promise
   })
 }
 
+/** The request's path, without its query. */
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0]
+}
+
 /** Whether the server listens on this machine only. */
 export function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.')
@@ -128,7 +133,7 @@ export class DedupHttpServer {
       const declared = req.headers['content-length']
       // A chunked body (no length) is let in and counted as it comes.
       // Nor is a body asked for that will be refused for want of the token.
-      const admitted = this.tokenDigest === null || OPEN_PATHS.has((req.url ?? '/').split('?')[0]) || this.authorized(req)
+      const admitted = this.tokenDigest === null || OPEN_PATHS.has(pathOf(req)) || this.authorized(req)
       if (admitted && (declared === undefined || Number(declared) <= this.options.maxBodyBytes)) res.writeContinue()
       void this.handle(req, res)
     })
@@ -162,7 +167,7 @@ export class DedupHttpServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now()
-    const path = (req.url ?? '/').split('?')[0]
+    const path = pathOf(req)
     const method = ROUTES[path]
     let status: number
     this.inflight++
