@@ -120,7 +120,7 @@ test('--tls-cert/--tls-key: serve speaks HTTPS (and no plain HTTP); replay reach
     assert.deepEqual(await httpsGet(s.url, '/health'), { status: 200, text: '{"status":"ok"}' })
     assert.equal((await httpsGet(s.url, '/metrics')).status, 401)
     await assert.rejects(fetch(s.url.replace('https:', 'http:') + '/health'))
-    const replay = cli(['replay', '--url', s.url, '--ca', CERT, '--count', '50', '--rps', '500', '--json'], undefined, { KION_DEDUP_TOKEN: TOKEN })
+    const replay = cli(['replay', '--url', s.url, '--ca', CERT, '--count', '50', '--rps', '500', '--timeout', '60s', '--json'], undefined, { KION_DEDUP_TOKEN: TOKEN })
     assert.equal(replay.status, 0, replay.stderr)
     const result = JSON.parse(replay.stdout) as { status: Record<string, number>; correctness: { ok: boolean } }
     assert.deepEqual(result.status, { '200': 50 })

@@ -185,7 +185,7 @@ test('a stalled Redis: batches queued behind a failed one are claimed by its tok
   await probe.ping()
   probe.disconnect()
   await store.close()
-  const resumed = await openRedisStore({ ...opts, retryMs: 2000, resume: token })
+  const resumed = await openRedisStore({ ...opts, retryMs: 30_000, resume: token })
   // Every key is delivered once: claimed where a queued batch remembered it, new where none reached Redis.
   const again = await checkKeys(resumed, batches.flat(), T + 1)
   assert.deepEqual(again.filter((a) => a !== 0), [])
